@@ -1,0 +1,273 @@
+//! In-memory fakes of every port, with the same semantics as the AWS adapters (conditions,
+//! all-or-nothing transactions, partial PutEvents failures), for fast unit tests.
+
+use crate::domain::pricing::Product;
+use crate::domain::{EventId, Order, OrderEvent, OrderId, Sku};
+use crate::events::Outbound;
+use crate::ports::*;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StockLevel {
+    pub available: i64,
+    pub reserved: i64,
+}
+
+#[derive(Default)]
+struct ShopState {
+    products: HashMap<Sku, Product>,
+    stock: HashMap<Sku, StockLevel>,
+    orders: HashMap<OrderId, BTreeMap<u32, OrderEvent>>,
+    outbox: BTreeMap<EventId, Pending>,
+    fail_commits: u32,
+}
+
+/// Catalogue, stock, the order event store and the outbox, as one DynamoDB account would hold them.
+#[derive(Default)]
+pub struct MemoryShop {
+    state: Mutex<ShopState>,
+}
+
+impl MemoryShop {
+    pub fn with_product(self, product: Product, available: i64) -> Self {
+        {
+            let mut s = self.state.lock().unwrap();
+            s.stock.insert(product.sku.clone(), StockLevel { available, reserved: 0 });
+            s.products.insert(product.sku.clone(), product);
+        }
+        self
+    }
+
+    pub fn stock(&self, sku: &str) -> StockLevel {
+        self.state.lock().unwrap().stock.get(&Sku::from(sku)).copied().unwrap_or_default()
+    }
+
+    pub fn history(&self, id: OrderId) -> Vec<OrderEvent> {
+        self.state.lock().unwrap().orders.get(&id).map(|h| h.values().cloned().collect()).unwrap_or_default()
+    }
+
+    pub fn order_count(&self) -> usize {
+        self.state.lock().unwrap().orders.len()
+    }
+
+    pub fn outbox_len(&self) -> usize {
+        self.state.lock().unwrap().outbox.len()
+    }
+
+    /// The next `n` commits fail as if DynamoDB were unavailable.
+    pub fn fail_next_commits(&self, n: u32) {
+        self.state.lock().unwrap().fail_commits = n;
+    }
+}
+
+#[async_trait]
+impl Catalogue for MemoryShop {
+    async fn products(&self, skus: &[Sku]) -> Result<HashMap<Sku, Product>, StoreError> {
+        let s = self.state.lock().unwrap();
+        Ok(skus.iter().filter_map(|sku| s.products.get(sku).map(|p| (sku.clone(), p.clone()))).collect())
+    }
+}
+
+#[async_trait]
+impl OrderStore for MemoryShop {
+    async fn load(&self, id: OrderId) -> Result<Option<Order>, StoreError> {
+        let s = self.state.lock().unwrap();
+        let Some(history) = s.orders.get(&id) else { return Ok(None) };
+        Order::replay(id, history.values()).map_err(|e| StoreError::Corrupt(e.to_string()))
+    }
+
+    async fn commit(&self, change: OrderChange<'_>) -> Result<(), CommitError> {
+        let mut s = self.state.lock().unwrap();
+        if s.fail_commits > 0 {
+            s.fail_commits -= 1;
+            return Err(StoreError::Unavailable("injected fault".into()).into());
+        }
+        // Check every condition first, then apply everything: all or nothing.
+        if s.orders.get(&change.order_id).is_some_and(|h| h.contains_key(&change.version)) {
+            return Err(CommitError::VersionConflict);
+        }
+        let mut next = s.stock.clone();
+        match change.stock {
+            StockEffect::None => {}
+            StockEffect::Reserve(lines) => {
+                let short: Vec<Sku> = lines
+                    .iter()
+                    .filter(|l| next.get(&l.sku).is_none_or(|st| st.available < i64::from(l.quantity)))
+                    .map(|l| l.sku.clone())
+                    .collect();
+                if !short.is_empty() {
+                    return Err(CommitError::InsufficientStock(short));
+                }
+                for l in lines {
+                    let st = next.get_mut(&l.sku).expect("checked above");
+                    st.available -= i64::from(l.quantity);
+                    st.reserved += i64::from(l.quantity);
+                }
+            }
+            StockEffect::Release(lines) => {
+                for l in lines {
+                    let st = next.entry(l.sku.clone()).or_default();
+                    st.available += i64::from(l.quantity);
+                    st.reserved -= i64::from(l.quantity);
+                }
+            }
+        }
+        s.stock = next;
+        s.orders.entry(change.order_id).or_default().insert(change.version, change.event.clone());
+        if let Some(event) = change.outbox {
+            s.outbox.insert(event.event_id, Pending { event: event.clone(), created_at: Utc::now() });
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Outbox for MemoryShop {
+    async fn pending(&self, before: DateTime<Utc>, limit: usize) -> Result<Vec<Pending>, StoreError> {
+        let s = self.state.lock().unwrap();
+        Ok(s.outbox.values().filter(|p| p.created_at < before).take(limit).cloned().collect())
+    }
+
+    async fn clear(&self, ids: &[EventId]) -> Result<(), StoreError> {
+        let mut s = self.state.lock().unwrap();
+        ids.iter().for_each(|id| {
+            s.outbox.remove(id);
+        });
+        Ok(())
+    }
+}
+
+#[derive(Default)]
+struct BusState {
+    published: Vec<Outbound>,
+    refuse: HashMap<EventId, u32>,
+    fail_calls: u32,
+    put_calls: u32,
+}
+
+/// An event bus that records what it receives and can be told to refuse entries, as
+/// `PutEvents` does when it answers with `FailedEntryCount > 0`.
+#[derive(Default)]
+pub struct MemoryBus {
+    state: Mutex<BusState>,
+}
+
+impl MemoryBus {
+    pub fn published(&self) -> Vec<Outbound> {
+        self.state.lock().unwrap().published.clone()
+    }
+
+    pub fn put_calls(&self) -> u32 {
+        self.state.lock().unwrap().put_calls
+    }
+
+    /// Refuse this entry on its next `times` puts.
+    pub fn refuse_next(&self, id: EventId, times: u32) {
+        self.state.lock().unwrap().refuse.insert(id, times);
+    }
+
+    /// Fail the next `n` calls outright, as an unreachable endpoint would.
+    pub fn fail_next_calls(&self, n: u32) {
+        self.state.lock().unwrap().fail_calls = n;
+    }
+}
+
+#[async_trait]
+impl EventPublisher for MemoryBus {
+    async fn put(&self, events: &[Outbound]) -> Result<Vec<Rejected>, PublishError> {
+        assert!(events.len() <= crate::publishing::MAX_ENTRIES_PER_PUT, "PutEvents takes at most 10 entries");
+        let mut s = self.state.lock().unwrap();
+        s.put_calls += 1;
+        if s.fail_calls > 0 {
+            s.fail_calls -= 1;
+            return Err(PublishError::Unavailable("injected fault".into()));
+        }
+        let mut rejected = Vec::new();
+        for event in events {
+            match s.refuse.get_mut(&event.event_id) {
+                Some(n) if *n > 0 => {
+                    *n -= 1;
+                    rejected.push(Rejected { event_id: event.event_id, code: "InternalFailure".into() });
+                }
+                _ => s.published.push(event.clone()),
+            }
+        }
+        Ok(rejected)
+    }
+}
+
+#[derive(Debug, Clone)]
+struct IdemRecord {
+    payload_hash: String,
+    order_id: OrderId,
+    in_progress_until_ms: Option<i64>,
+    response: Option<StoredResponse>,
+    expires_at: i64,
+}
+
+/// Idempotency records as the DynamoDB adapter keeps them, including lease expiry.
+#[derive(Default)]
+pub struct MemoryIdempotency {
+    records: Mutex<HashMap<String, IdemRecord>>,
+}
+
+impl MemoryIdempotency {
+    pub fn len(&self) -> usize {
+        self.records.lock().unwrap().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[async_trait]
+impl IdempotencyStore for MemoryIdempotency {
+    async fn claim(&self, req: &ClaimRequest) -> Result<Claim, StoreError> {
+        let mut records = self.records.lock().unwrap();
+        let now_s = req.now_ms / 1000;
+        let mut order_id = req.order_id;
+        let mut resumed = false;
+        if let Some(old) = records.get(&req.key).filter(|r| r.expires_at >= now_s) {
+            let lease_lapsed = old.in_progress_until_ms.is_some_and(|until| until < req.now_ms);
+            if old.payload_hash != req.payload_hash {
+                return Ok(Claim::PayloadMismatch);
+            }
+            if let Some(response) = &old.response {
+                return Ok(Claim::Replay(response.clone()));
+            }
+            if !lease_lapsed {
+                return Ok(Claim::InProgress);
+            }
+            order_id = old.order_id;
+            resumed = true;
+        }
+        records.insert(
+            req.key.clone(),
+            IdemRecord {
+                payload_hash: req.payload_hash.clone(),
+                order_id,
+                in_progress_until_ms: Some(req.lease_until_ms),
+                response: None,
+                expires_at: req.expires_at,
+            },
+        );
+        Ok(Claim::Acquired { order_id, resumed })
+    }
+
+    async fn complete(&self, key: &str, response: &StoredResponse) -> Result<(), StoreError> {
+        if let Some(r) = self.records.lock().unwrap().get_mut(key) {
+            r.in_progress_until_ms = None;
+            r.response = Some(response.clone());
+        }
+        Ok(())
+    }
+
+    async fn release(&self, key: &str) -> Result<(), StoreError> {
+        self.records.lock().unwrap().remove(key);
+        Ok(())
+    }
+}

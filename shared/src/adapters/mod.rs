@@ -1,0 +1,7 @@
+//! Implementations of the ports: one module per AWS service, the in-memory fakes used by unit
+//! tests and benchmarks, and the sandbox payment gateway.
+
+pub mod dynamodb;
+pub mod eventbridge;
+pub mod memory;
+pub mod sandbox_payments;

@@ -1,0 +1,37 @@
+//! Environment → typed configuration, and AWS client set-up (once per process).
+
+/// A required environment variable was missing: the template and the code disagree.
+#[derive(Debug, thiserror::Error)]
+#[error("environment variable {0} is not set")]
+pub struct MissingEnv(pub &'static str);
+
+pub fn env(name: &'static str) -> Result<String, MissingEnv> {
+    std::env::var(name).map_err(|_| MissingEnv(name))
+}
+
+pub fn env_or(name: &str, default: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| default.to_owned())
+}
+
+/// The shared SDK configuration. `aws-config` reads `AWS_ENDPOINT_URL` (and per-service
+/// `AWS_ENDPOINT_URL_<SERVICE>`), so the same binary talks to the local emulator or to AWS
+/// with no code change.
+pub async fn aws() -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await
+}
+
+pub fn dynamodb(config: &aws_config::SdkConfig) -> aws_sdk_dynamodb::Client {
+    aws_sdk_dynamodb::Client::new(config)
+}
+
+pub fn eventbridge(config: &aws_config::SdkConfig) -> aws_sdk_eventbridge::Client {
+    aws_sdk_eventbridge::Client::new(config)
+}
+
+pub fn shop_tables() -> Result<crate::adapters::dynamodb::ShopTables, MissingEnv> {
+    Ok(crate::adapters::dynamodb::ShopTables {
+        products: env("PRODUCTS_TABLE")?,
+        orders: env("ORDERS_TABLE")?,
+        outbox: env("OUTBOX_TABLE")?,
+    })
+}

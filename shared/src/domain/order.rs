@@ -1,0 +1,236 @@
+//! The order, event-sourced: its state is a fold over the events stored for it, and this
+//! module alone decides which events may follow which.
+//!
+//! ```text
+//!   Opened ──► PENDING_PAYMENT ──PaymentCaptured──► PLACED
+//!                     └───────────Cancelled───────► CANCELLED
+//! ```
+
+use super::{CustomerId, Money, OrderId, Sku};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LineItem {
+    pub sku: Sku,
+    pub quantity: u32,
+    /// Priced from the catalogue at checkout, never from the client.
+    pub unit_price: Money,
+}
+
+impl LineItem {
+    pub fn subtotal(&self) -> Result<Money, super::MoneyError> {
+        self.unit_price.checked_mul(self.quantity)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum OrderStatus {
+    PendingPayment,
+    Placed,
+    Cancelled,
+}
+
+impl OrderStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OrderStatus::PendingPayment => "PENDING_PAYMENT",
+            OrderStatus::Placed => "PLACED",
+            OrderStatus::Cancelled => "CANCELLED",
+        }
+    }
+}
+
+/// Why an order was cancelled; kept so that a resumed checkout can answer as the first did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "camelCase")]
+pub enum CancelReason {
+    /// The card issuer said no; `code` is the gateway's decline code.
+    PaymentDeclined { code: String },
+    /// The gateway could not process the charge (the customer may retry).
+    PaymentFailed,
+}
+
+/// What happened to an order. Stored one item per event, in order of `version`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "camelCase")]
+pub enum OrderEvent {
+    #[serde(rename_all = "camelCase")]
+    Opened {
+        customer_id: CustomerId,
+        lines: Vec<LineItem>,
+        total: Money,
+        at: DateTime<Utc>,
+    },
+    #[serde(rename_all = "camelCase")]
+    PaymentCaptured { charge_id: String, at: DateTime<Utc> },
+    #[serde(rename_all = "camelCase")]
+    Cancelled { reason: CancelReason, at: DateTime<Utc> },
+}
+
+impl OrderEvent {
+    pub fn name(&self) -> &'static str {
+        match self {
+            OrderEvent::Opened { .. } => "Opened",
+            OrderEvent::PaymentCaptured { .. } => "PaymentCaptured",
+            OrderEvent::Cancelled { .. } => "Cancelled",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Order {
+    pub id: OrderId,
+    pub customer_id: CustomerId,
+    pub lines: Vec<LineItem>,
+    pub total: Money,
+    pub status: OrderStatus,
+    /// The version of the last event applied; the next event must carry `version + 1`.
+    pub version: u32,
+    pub opened_at: DateTime<Utc>,
+    pub charge_id: Option<String>,
+    pub cancel_reason: Option<CancelReason>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TransitionError {
+    #[error("an order's history must start with Opened, not {0}")]
+    NotOpened(&'static str),
+    #[error("an order can be opened only once")]
+    AlreadyOpened,
+    #[error("{event} is not allowed when the order is {status:?}")]
+    NotAllowed { event: &'static str, status: OrderStatus },
+}
+
+impl Order {
+    /// The state after the first event.
+    pub fn open(id: OrderId, event: &OrderEvent) -> Result<Order, TransitionError> {
+        match event {
+            OrderEvent::Opened { customer_id, lines, total, at } => Ok(Order {
+                id,
+                customer_id: customer_id.clone(),
+                lines: lines.clone(),
+                total: *total,
+                status: OrderStatus::PendingPayment,
+                version: 1,
+                opened_at: *at,
+                charge_id: None,
+                cancel_reason: None,
+            }),
+            other => Err(TransitionError::NotOpened(other.name())),
+        }
+    }
+
+    /// Checks that `event` may follow the current state, without changing it.
+    pub fn check(&self, event: &OrderEvent) -> Result<(), TransitionError> {
+        match (self.status, event) {
+            (_, OrderEvent::Opened { .. }) => Err(TransitionError::AlreadyOpened),
+            (OrderStatus::PendingPayment, _) => Ok(()),
+            (status, e) => Err(TransitionError::NotAllowed { event: e.name(), status }),
+        }
+    }
+
+    pub fn apply(mut self, event: &OrderEvent) -> Result<Order, TransitionError> {
+        self.check(event)?;
+        match event {
+            OrderEvent::PaymentCaptured { charge_id, .. } => {
+                self.status = OrderStatus::Placed;
+                self.charge_id = Some(charge_id.clone());
+            }
+            OrderEvent::Cancelled { reason, .. } => {
+                self.status = OrderStatus::Cancelled;
+                self.cancel_reason = Some(reason.clone());
+            }
+            OrderEvent::Opened { .. } => unreachable!("check() refuses a second Opened"),
+        }
+        self.version += 1;
+        Ok(self)
+    }
+
+    /// Rebuilds the current state from the stored history (oldest first).
+    pub fn replay<'a>(
+        id: OrderId,
+        history: impl IntoIterator<Item = &'a OrderEvent>,
+    ) -> Result<Option<Order>, TransitionError> {
+        let mut events = history.into_iter();
+        let Some(first) = events.next() else { return Ok(None) };
+        events.try_fold(Order::open(id, first)?, |order, e| order.apply(e)).map(Some)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Currency;
+
+    fn opened() -> OrderEvent {
+        OrderEvent::Opened {
+            customer_id: "c-1".into(),
+            lines: vec![LineItem { sku: "MUG".into(), quantity: 2, unit_price: Money::new(1250, Currency::EUR) }],
+            total: Money::new(2500, Currency::EUR),
+            at: Utc::now(),
+        }
+    }
+
+    fn captured() -> OrderEvent {
+        OrderEvent::PaymentCaptured { charge_id: "ch_1".into(), at: Utc::now() }
+    }
+
+    fn cancelled() -> OrderEvent {
+        OrderEvent::Cancelled { reason: CancelReason::PaymentFailed, at: Utc::now() }
+    }
+
+    #[test]
+    fn an_opened_order_awaits_payment() {
+        let order = Order::replay(OrderId::new(), &[opened()]).unwrap().unwrap();
+        assert_eq!(order.status, OrderStatus::PendingPayment);
+        assert_eq!(order.version, 1);
+    }
+
+    #[test]
+    fn a_captured_payment_places_the_order() {
+        let order = Order::replay(OrderId::new(), &[opened(), captured()]).unwrap().unwrap();
+        assert_eq!(order.status, OrderStatus::Placed);
+        assert_eq!(order.charge_id.as_deref(), Some("ch_1"));
+        assert_eq!(order.version, 2);
+    }
+
+    #[test]
+    fn a_placed_order_cannot_be_cancelled() {
+        let result = Order::replay(OrderId::new(), &[opened(), captured(), cancelled()]);
+        assert_eq!(
+            result,
+            Err(TransitionError::NotAllowed { event: "Cancelled", status: OrderStatus::Placed })
+        );
+    }
+
+    #[test]
+    fn a_cancelled_order_cannot_be_paid() {
+        let result = Order::replay(OrderId::new(), &[opened(), cancelled(), captured()]);
+        assert!(matches!(result, Err(TransitionError::NotAllowed { status: OrderStatus::Cancelled, .. })));
+    }
+
+    #[test]
+    fn a_history_must_begin_with_opened() {
+        assert_eq!(
+            Order::replay(OrderId::new(), &[captured()]),
+            Err(TransitionError::NotOpened("PaymentCaptured"))
+        );
+    }
+
+    #[test]
+    fn no_history_means_no_order() {
+        assert_eq!(Order::replay(OrderId::new(), &[]), Ok(None));
+    }
+
+    #[test]
+    fn events_round_trip_through_json() {
+        let json = serde_json::to_string(&opened()).unwrap();
+        assert!(json.contains("\"type\":\"opened\""));
+        let back: OrderEvent = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.name(), "Opened");
+    }
+}

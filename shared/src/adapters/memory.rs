@@ -23,6 +23,7 @@ struct ShopState {
     orders: HashMap<OrderId, BTreeMap<u32, OrderEvent>>,
     outbox: BTreeMap<EventId, Pending>,
     fail_commits: u32,
+    fail_commits_of: HashMap<&'static str, u32>,
 }
 
 /// Catalogue, stock, the order event store and the outbox, as one DynamoDB account would hold them.
@@ -57,9 +58,18 @@ impl MemoryShop {
         self.state.lock().unwrap().outbox.len()
     }
 
+    pub fn order_ids(&self) -> Vec<OrderId> {
+        self.state.lock().unwrap().orders.keys().copied().collect()
+    }
+
     /// The next `n` commits fail as if DynamoDB were unavailable.
     pub fn fail_next_commits(&self, n: u32) {
         self.state.lock().unwrap().fail_commits = n;
+    }
+
+    /// The next commit of an event named `event` (e.g. "PaymentCaptured") fails.
+    pub fn fail_next_commit_of(&self, event: &'static str) {
+        *self.state.lock().unwrap().fail_commits_of.entry(event).or_default() += 1;
     }
 }
 
@@ -81,6 +91,11 @@ impl OrderStore for MemoryShop {
 
     async fn commit(&self, change: OrderChange<'_>) -> Result<(), CommitError> {
         let mut s = self.state.lock().unwrap();
+        let targeted = s.fail_commits_of.get_mut(change.event.name()).filter(|n| **n > 0);
+        if let Some(n) = targeted {
+            *n -= 1;
+            return Err(StoreError::Unavailable("injected fault".into()).into());
+        }
         if s.fail_commits > 0 {
             s.fail_commits -= 1;
             return Err(StoreError::Unavailable("injected fault".into()).into());
@@ -144,6 +159,7 @@ impl Outbox for MemoryShop {
 struct BusState {
     published: Vec<Outbound>,
     refuse: HashMap<EventId, u32>,
+    refuse_any: u32,
     fail_calls: u32,
     put_calls: u32,
 }
@@ -169,6 +185,11 @@ impl MemoryBus {
         self.state.lock().unwrap().refuse.insert(id, times);
     }
 
+    /// Refuse the next `n` entries, whichever they are.
+    pub fn refuse_next_entries(&self, n: u32) {
+        self.state.lock().unwrap().refuse_any = n;
+    }
+
     /// Fail the next `n` calls outright, as an unreachable endpoint would.
     pub fn fail_next_calls(&self, n: u32) {
         self.state.lock().unwrap().fail_calls = n;
@@ -187,12 +208,15 @@ impl EventPublisher for MemoryBus {
         }
         let mut rejected = Vec::new();
         for event in events {
-            match s.refuse.get_mut(&event.event_id) {
-                Some(n) if *n > 0 => {
-                    *n -= 1;
-                    rejected.push(Rejected { event_id: event.event_id, code: "InternalFailure".into() });
-                }
-                _ => s.published.push(event.clone()),
+            let refused_by_id = s.refuse.get_mut(&event.event_id).filter(|n| **n > 0).map(|n| *n -= 1).is_some();
+            let refused_any = !refused_by_id && s.refuse_any > 0;
+            if refused_any {
+                s.refuse_any -= 1;
+            }
+            if refused_by_id || refused_any {
+                rejected.push(Rejected { event_id: event.event_id, code: "InternalFailure".into() });
+            } else {
+                s.published.push(event.clone());
             }
         }
         Ok(rejected)

@@ -1,0 +1,28 @@
+use checkout::{Checkout, Ports};
+use shared::adapters::dynamodb::{DynamoIdempotency, DynamoShop};
+use shared::adapters::eventbridge::EventBridgePublisher;
+use shared::adapters::sandbox_payments::SandboxGateway;
+use shared::config;
+use std::sync::Arc;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    shared::telemetry::init();
+    // Clients are built once per sandbox, outside the handler: that is most of a cold start.
+    let aws = config::aws().await;
+    let dynamodb = config::dynamodb(&aws);
+    let shop = Arc::new(DynamoShop::new(dynamodb.clone(), config::shop_tables()?));
+    let checkout = Arc::new(Checkout::new(Ports {
+        catalogue: shop.clone(),
+        orders: shop.clone(),
+        outbox: shop,
+        publisher: Arc::new(EventBridgePublisher::new(config::eventbridge(&aws), config::env("EVENT_BUS_NAME")?)),
+        payments: Arc::new(SandboxGateway::default()),
+        idempotency: Arc::new(DynamoIdempotency::new(dynamodb, config::env("IDEMPOTENCY_TABLE")?)),
+    }));
+    lambda_http::run(lambda_http::service_fn(move |req| {
+        let checkout = checkout.clone();
+        async move { checkout::http::handle(&checkout, req).await }
+    }))
+    .await
+}

@@ -1,5 +1,5 @@
 use checkout::{Checkout, Ports};
-use shared::adapters::dynamodb::{DynamoIdempotency, DynamoShop};
+use shared::adapters::dynamodb::{DynamoIdempotency, DynamoOutbox, DynamoShop};
 use shared::adapters::eventbridge::EventBridgePublisher;
 use shared::adapters::sandbox_payments::SandboxGateway;
 use shared::config;
@@ -11,11 +11,13 @@ async fn main() -> Result<(), lambda_http::Error> {
     // Clients are built once per sandbox, outside the handler: that is most of a cold start.
     let aws = config::aws().await;
     let dynamodb = config::dynamodb(&aws);
-    let shop = Arc::new(DynamoShop::new(dynamodb.clone(), config::shop_tables()?));
+    let tables = config::shop_tables()?;
+    let outbox = Arc::new(DynamoOutbox::new(dynamodb.clone(), tables.outbox.clone()));
+    let shop = Arc::new(DynamoShop::new(dynamodb.clone(), tables));
     let checkout = Arc::new(Checkout::new(Ports {
         catalogue: shop.clone(),
-        orders: shop.clone(),
-        outbox: shop,
+        orders: shop,
+        outbox,
         publisher: Arc::new(EventBridgePublisher::new(config::eventbridge(&aws), config::env("EVENT_BUS_NAME")?)),
         payments: Arc::new(SandboxGateway::default()),
         idempotency: Arc::new(DynamoIdempotency::new(dynamodb, config::env("IDEMPOTENCY_TABLE")?)),

@@ -1,12 +1,14 @@
-//! DynamoDB adapters: catalogue and stock, the order event store with its outbox, and
-//! idempotency records. Attribute names are the contract with `template.yaml` and the seed data.
+//! DynamoDB adapters: catalogue and stock, the order event store, the outbox, idempotency
+//! records and processed-event markers. Attribute names are the contract with `template.yaml` and the seed data.
 
 mod catalogue;
 mod idempotency;
 mod orders;
+mod outbox;
 
 pub use idempotency::DynamoIdempotency;
 pub use orders::{DynamoShop, ShopTables};
+pub use outbox::DynamoOutbox;
 
 use crate::ports::StoreError;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};

@@ -1,12 +1,11 @@
-use super::{build_error, get_s, n, s, unavailable, Item};
-use crate::domain::{EventId, Order, OrderEvent, OrderId};
+use super::{build_error, get_s, n, s, unavailable};
+use crate::domain::{Order, OrderEvent, OrderId};
 use crate::ports::*;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
 use aws_sdk_dynamodb::Client;
-use chrono::{DateTime, Utc};
-use std::collections::HashMap;
+use chrono::Utc;
 
 /// Physical table names, from the environment the template sets.
 #[derive(Debug, Clone)]
@@ -62,6 +61,7 @@ fn stock_update(tables: &ShopTables, sku: &str, quantity: u32, reserve: bool) ->
     Ok(TransactWriteItem::builder().update(update).build())
 }
 
+/// The outbox entry, written in the same transaction as the event that caused it.
 fn outbox_put(tables: &ShopTables, event: &crate::events::Outbound) -> Result<TransactWriteItem, StoreError> {
     let put = Put::builder()
         .table_name(&tables.outbox)
@@ -132,65 +132,4 @@ impl OrderStore for DynamoShop {
         }
         Err(unavailable(err).into())
     }
-}
-
-#[async_trait]
-impl Outbox for DynamoShop {
-    async fn pending(&self, before: DateTime<Utc>, limit: usize) -> Result<Vec<Pending>, StoreError> {
-        // The outbox holds only events whose publication was interrupted, so a scan is small.
-        let mut pending = Vec::new();
-        let mut start: Option<HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> = None;
-        loop {
-            let out = self
-                .client
-                .scan()
-                .table_name(&self.tables.outbox)
-                .consistent_read(true)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(unavailable)?;
-            for item in out.items() {
-                let entry = pending_from_item(item)?;
-                if entry.created_at < before {
-                    pending.push(entry);
-                }
-            }
-            match out.last_evaluated_key() {
-                Some(key) if !key.is_empty() => start = Some(key.clone()),
-                _ => break,
-            }
-        }
-        pending.sort_by_key(|p| p.created_at);
-        pending.truncate(limit);
-        Ok(pending)
-    }
-
-    async fn clear(&self, ids: &[EventId]) -> Result<(), StoreError> {
-        for id in ids {
-            self.client
-                .delete_item()
-                .table_name(&self.tables.outbox)
-                .key("eventId", s(id.to_string()))
-                .send()
-                .await
-                .map_err(unavailable)?;
-        }
-        Ok(())
-    }
-}
-
-fn pending_from_item(item: &Item) -> Result<Pending, StoreError> {
-    let corrupt = |e: String| StoreError::Corrupt(e);
-    Ok(Pending {
-        event: crate::events::Outbound {
-            event_id: get_s(item, "eventId")?.parse().map_err(|e| corrupt(format!("{e}")))?,
-            source: get_s(item, "source")?.to_owned(),
-            detail_type: get_s(item, "detailType")?.to_owned(),
-            detail: get_s(item, "detail")?.to_owned(),
-        },
-        created_at: DateTime::parse_from_rfc3339(get_s(item, "createdAt")?)
-            .map_err(|e| corrupt(e.to_string()))?
-            .with_timezone(&Utc),
-    })
 }

@@ -7,8 +7,10 @@
 
 pub mod adapters;
 pub mod config;
+pub mod consumer;
 pub mod domain;
 pub mod events;
 pub mod ports;
 pub mod publishing;
 pub mod telemetry;
+pub mod testing;

@@ -169,3 +169,44 @@ pub trait IdempotencyStore: Send + Sync {
     /// Forgets the key after a failed attempt, so that a retry runs again.
     async fn release(&self, key: &str) -> Result<(), StoreError>;
 }
+
+/// "Consumer X has processed event E", kept until `expires_at` (epoch seconds, the TTL) —
+/// longer than EventBridge retries (24 h) and the archive's retention (30 days) for replays.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Marker {
+    pub consumer: &'static str,
+    pub event_id: EventId,
+    pub expires_at: i64,
+}
+
+impl Marker {
+    pub fn key(&self) -> String {
+        format!("{}#{}", self.consumer, self.event_id)
+    }
+}
+
+/// What a write guarded by a processed-event marker did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    Done,
+    /// The marker was already there: this delivery is a duplicate and changed nothing.
+    AlreadyProcessed,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lease {
+    Acquired,
+    AlreadyProcessed,
+    /// Another delivery of the same event holds the lease right now.
+    HeldElsewhere,
+}
+
+/// Markers for effects outside DynamoDB (an email): claim with a lease, complete after the
+/// effect, release on failure so the retry can run. Effects inside DynamoDB write their marker
+/// in the same transaction instead (see each consumer's store).
+#[async_trait]
+pub trait ProcessedEvents: Send + Sync {
+    async fn claim(&self, marker: &Marker, now_ms: i64, lease_until_ms: i64) -> Result<Lease, StoreError>;
+    async fn complete(&self, marker: &Marker) -> Result<(), StoreError>;
+    async fn release(&self, marker: &Marker) -> Result<(), StoreError>;
+}

@@ -295,3 +295,46 @@ impl IdempotencyStore for MemoryIdempotency {
         Ok(())
     }
 }
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum MarkerState {
+    InProgress { until_ms: i64 },
+    Completed,
+}
+
+/// Processed-event markers with leases, as `DynamoProcessedEvents` keeps them.
+#[derive(Default)]
+pub struct MemoryProcessed {
+    markers: Mutex<HashMap<String, MarkerState>>,
+}
+
+impl MemoryProcessed {
+    pub fn is_completed(&self, marker: &Marker) -> bool {
+        self.markers.lock().unwrap().get(&marker.key()) == Some(&MarkerState::Completed)
+    }
+}
+
+#[async_trait]
+impl ProcessedEvents for MemoryProcessed {
+    async fn claim(&self, marker: &Marker, now_ms: i64, lease_until_ms: i64) -> Result<Lease, StoreError> {
+        let mut markers = self.markers.lock().unwrap();
+        match markers.get(&marker.key()) {
+            Some(MarkerState::Completed) => Ok(Lease::AlreadyProcessed),
+            Some(MarkerState::InProgress { until_ms }) if *until_ms >= now_ms => Ok(Lease::HeldElsewhere),
+            _ => {
+                markers.insert(marker.key(), MarkerState::InProgress { until_ms: lease_until_ms });
+                Ok(Lease::Acquired)
+            }
+        }
+    }
+
+    async fn complete(&self, marker: &Marker) -> Result<(), StoreError> {
+        self.markers.lock().unwrap().insert(marker.key(), MarkerState::Completed);
+        Ok(())
+    }
+
+    async fn release(&self, marker: &Marker) -> Result<(), StoreError> {
+        self.markers.lock().unwrap().remove(&marker.key());
+        Ok(())
+    }
+}

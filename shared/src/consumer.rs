@@ -1,0 +1,280 @@
+//! The consumer harness: every consumer is only its business logic; this module turns an SQS
+//! batch (each message an EventBridge event) into typed events, runs the consumer on each, and
+//! answers with the partial batch response, so only failed messages come back.
+//!
+//! Outcomes, logged per record with `eventId`, `orderId`, `correlationId` and the consumer:
+//! - `processed`: the effect happened now;
+//! - `duplicate-skipped`: the event was processed before (at-least-once delivery, replays);
+//! - `failed`: a fault; the message returns after the visibility timeout, and after
+//!   `maxReceiveCount` receives SQS moves it to the consumer's dead-letter queue;
+//! - `poison`: not an event this consumer knows; it fails alone and ends in the DLQ, kept
+//!   intact for inspection and redrive.
+
+use crate::events::{Envelope, EventData};
+use crate::ports::{Lease, Marker, ProcessedEvents, StoreError};
+use aws_lambda_events::event::eventbridge::EventBridgeEvent;
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use std::future::Future;
+
+/// Markers outlive EventBridge retries (24 h) and archive replays (30-day retention).
+pub const MARKER_TTL_SECONDS: i64 = 35 * 24 * 60 * 60;
+
+/// One delivery of one message.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub message_id: String,
+    pub receive_count: u32,
+    pub now_ms: i64,
+    /// When the invocation must be done: the lease of an external effect ends here.
+    pub deadline_ms: i64,
+}
+
+impl Delivery {
+    pub fn marker(&self, consumer: &'static str, event_id: crate::domain::EventId) -> Marker {
+        Marker { consumer, event_id, expires_at: self.now_ms / 1000 + MARKER_TTL_SECONDS }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Processed,
+    DuplicateSkipped,
+}
+
+impl From<crate::ports::Applied> for Outcome {
+    fn from(applied: crate::ports::Applied) -> Self {
+        match applied {
+            crate::ports::Applied::Done => Outcome::Processed,
+            crate::ports::Applied::AlreadyProcessed => Outcome::DuplicateSkipped,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConsumerError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("effect failed: {0}")]
+    Effect(String),
+    #[error("another delivery of this event is being processed")]
+    HeldElsewhere,
+}
+
+/// A concern that reacts to one kind of event.
+#[async_trait::async_trait]
+pub trait Consumer: Send + Sync {
+    type Event: EventData + Send + Sync;
+    /// Names the consumer in logs and in its processed-event markers.
+    const NAME: &'static str;
+    async fn handle(&self, event: &Envelope<Self::Event>, delivery: &Delivery) -> Result<Outcome, ConsumerError>;
+}
+
+#[derive(Debug, thiserror::Error)]
+enum Poison {
+    #[error("message has no body")]
+    NoBody,
+    #[error("body is not an EventBridge event: {0}")]
+    NotEventBridge(serde_json::Error),
+    #[error(transparent)]
+    Event(#[from] crate::events::EventError),
+}
+
+fn parse<D: EventData>(record: &SqsMessage) -> Result<Envelope<D>, Poison> {
+    let body = record.body.as_deref().ok_or(Poison::NoBody)?;
+    let event: EventBridgeEvent<serde_json::Value> = serde_json::from_str(body).map_err(Poison::NotEventBridge)?;
+    Ok(Envelope::from_detail(&event.detail)?)
+}
+
+/// Runs `consumer` on every record; the response names only the records that failed.
+pub async fn handle_batch<C: Consumer>(consumer: &C, batch: &SqsEvent, now_ms: i64, deadline_ms: i64) -> SqsBatchResponse {
+    let mut response = SqsBatchResponse::default();
+    for record in &batch.records {
+        let message_id = record.message_id.clone().unwrap_or_default();
+        let receive_count = record.attributes.get("ApproximateReceiveCount").and_then(|c| c.parse().ok()).unwrap_or(1);
+        let event = match parse::<C::Event>(record) {
+            Ok(event) => event,
+            Err(poison) => {
+                tracing::error!(consumer = C::NAME, message_id, receive_count, outcome = "poison", error = %poison, "cannot read message");
+                response.add_failure(message_id);
+                continue;
+            }
+        };
+        let delivery = Delivery { message_id: message_id.clone(), receive_count, now_ms, deadline_ms };
+        let span = tracing::info_span!(
+            "event",
+            consumer = C::NAME,
+            event_id = %event.event_id,
+            order_id = %event.order_id,
+            correlation_id = %event.correlation_id,
+            message_id,
+        );
+        let result = tracing::Instrument::instrument(consumer.handle(&event, &delivery), span.clone()).await;
+        let _entered = span.enter();
+        match result {
+            Ok(Outcome::Processed) => tracing::info!(outcome = "processed", receive_count, "event processed"),
+            Ok(Outcome::DuplicateSkipped) => tracing::info!(outcome = "duplicate-skipped", "event already processed"),
+            Err(error) => {
+                tracing::warn!(outcome = "failed", receive_count, %error, "event failed; it will be retried");
+                response.add_failure(message_id);
+            }
+        }
+    }
+    response
+}
+
+/// For an effect outside DynamoDB: claim the event under a lease, run the effect, mark it
+/// complete; release the claim if the effect fails so the retry runs it. (If the process dies
+/// between the effect and `complete`, the lease lapses and the effect may run again: external
+/// effects are at-least-once unless the provider takes an idempotency key.)
+pub async fn once_with_lease<F, Fut>(
+    store: &dyn ProcessedEvents,
+    marker: &Marker,
+    delivery: &Delivery,
+    effect: F,
+) -> Result<Outcome, ConsumerError>
+where
+    F: FnOnce() -> Fut + Send,
+    Fut: Future<Output = Result<(), ConsumerError>> + Send,
+{
+    match store.claim(marker, delivery.now_ms, delivery.deadline_ms).await? {
+        Lease::AlreadyProcessed => return Ok(Outcome::DuplicateSkipped),
+        Lease::HeldElsewhere => return Err(ConsumerError::HeldElsewhere),
+        Lease::Acquired => {}
+    }
+    match effect().await {
+        Ok(()) => {
+            store.complete(marker).await?;
+            Ok(Outcome::Processed)
+        }
+        Err(e) => {
+            if let Err(release) = store.release(marker).await {
+                tracing::warn!(error = %release, "could not release the claim; it frees when its lease lapses");
+            }
+            Err(e)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::adapters::memory::MemoryProcessed;
+    use crate::events::OrderPlacedV1;
+    use crate::testing::{eventbridge_body, failed_ids, order_placed, sqs_batch};
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::sync::Mutex;
+
+    /// Counts effects; fails for orders of customer "fail"; guards its effect with a lease.
+    #[derive(Default)]
+    struct Counting {
+        markers: MemoryProcessed,
+        effects: AtomicU32,
+        seen: Mutex<Vec<String>>,
+    }
+
+    #[async_trait::async_trait]
+    impl Consumer for Counting {
+        type Event = OrderPlacedV1;
+        const NAME: &'static str = "counting";
+        async fn handle(&self, event: &Envelope<OrderPlacedV1>, delivery: &Delivery) -> Result<Outcome, ConsumerError> {
+            let marker = delivery.marker(Self::NAME, event.event_id);
+            once_with_lease(&self.markers, &marker, delivery, || async {
+                tokio::task::yield_now().await;
+                if event.data.customer_id.as_str() == "fail" {
+                    return Err(ConsumerError::Effect("injected".into()));
+                }
+                self.effects.fetch_add(1, Ordering::SeqCst);
+                self.seen.lock().unwrap().push(delivery.message_id.clone());
+                Ok(())
+            })
+            .await
+        }
+    }
+
+    const NOW: i64 = 1_800_000_000_000;
+
+    async fn deliver(consumer: &Counting, bodies: &[String]) -> Vec<String> {
+        failed_ids(&handle_batch(consumer, &sqs_batch(bodies), NOW, NOW + 10_000).await)
+    }
+
+    fn body(customer: &str) -> String {
+        eventbridge_body(&order_placed(customer, &[("MUG", 1, 1250)]))
+    }
+
+    #[tokio::test]
+    async fn every_good_record_is_processed_and_none_reported_failed() {
+        let consumer = Counting::default();
+        assert!(deliver(&consumer, &[body("a"), body("b"), body("c")]).await.is_empty());
+        assert_eq!(consumer.effects.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn the_same_event_delivered_twice_has_one_effect() {
+        let consumer = Counting::default();
+        let once = body("a");
+        assert!(deliver(&consumer, &[once.clone()]).await.is_empty());
+        assert!(deliver(&consumer, &[once]).await.is_empty(), "a duplicate is skipped, not failed");
+        assert_eq!(consumer.effects.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn a_replay_with_a_new_envelope_id_is_still_a_duplicate() {
+        let consumer = Counting::default();
+        let event = order_placed("a", &[("MUG", 1, 1250)]);
+        // eventbridge_body gives each delivery a fresh EventBridge `id`, as an archive replay does.
+        deliver(&consumer, &[eventbridge_body(&event)]).await;
+        deliver(&consumer, &[eventbridge_body(&event)]).await;
+        assert_eq!(consumer.effects.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn ten_concurrent_deliveries_of_one_event_have_one_effect() {
+        let consumer = Counting::default();
+        let once = body("a");
+        let deliveries = (0..10).map(|_| deliver(&consumer, std::slice::from_ref(&once)));
+        let failed: usize = futures::future::join_all(deliveries).await.iter().map(Vec::len).sum();
+        assert_eq!(consumer.effects.load(Ordering::SeqCst), 1);
+        // The losers were told to retry (their lease was held); on redelivery they skip.
+        assert_eq!(failed, 9);
+        assert!(deliver(&consumer, &[once]).await.is_empty());
+        assert_eq!(consumer.effects.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn a_failing_record_fails_alone() {
+        let consumer = Counting::default();
+        let failed = deliver(&consumer, &[body("a"), body("fail"), body("c")]).await;
+        assert_eq!(failed, vec!["m1"]);
+        assert_eq!(*consumer.seen.lock().unwrap(), vec!["m0", "m2"]);
+    }
+
+    #[tokio::test]
+    async fn a_failed_effect_releases_its_claim_so_the_retry_runs() {
+        let consumer = Counting::default();
+        let event = order_placed("fail", &[("MUG", 1, 1250)]);
+        deliver(&consumer, &[eventbridge_body(&event)]).await;
+        let marker = Delivery { message_id: String::new(), receive_count: 1, now_ms: NOW, deadline_ms: NOW }
+            .marker("counting", event.event_id);
+        assert_eq!(consumer.markers.claim(&marker, NOW, NOW + 1).await, Ok(Lease::Acquired));
+    }
+
+    #[tokio::test]
+    async fn poison_records_fail_alone_and_the_rest_are_processed() {
+        let consumer = Counting::default();
+        let mut unknown: serde_json::Value = serde_json::from_str(&body("x")).unwrap();
+        unknown["detail"]["type"] = "order.exploded".into();
+        let mut future_version: serde_json::Value = serde_json::from_str(&body("y")).unwrap();
+        future_version["detail"]["version"] = 9.into();
+        let bodies = [body("a"), "not json".to_owned(), unknown.to_string(), future_version.to_string(), body("b")];
+        assert_eq!(deliver(&consumer, &bodies).await, vec!["m1", "m2", "m3"]);
+        assert_eq!(consumer.effects.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_message_without_a_body_is_poison() {
+        let consumer = Counting::default();
+        let mut batch = sqs_batch(&[body("a")]);
+        batch.records[0].body = None;
+        assert_eq!(failed_ids(&handle_batch(&consumer, &batch, NOW, NOW).await), vec!["m0"]);
+    }
+}

@@ -86,7 +86,12 @@ fn parse<D: EventData>(record: &SqsMessage) -> Result<Envelope<D>, Poison> {
 }
 
 /// Runs `consumer` on every record; the response names only the records that failed.
-pub async fn handle_batch<C: Consumer>(consumer: &C, batch: &SqsEvent, now_ms: i64, deadline_ms: i64) -> SqsBatchResponse {
+pub async fn handle_batch<C: Consumer>(
+    consumer: &C,
+    batch: &SqsEvent,
+    now_ms: i64,
+    deadline_ms: i64,
+) -> SqsBatchResponse {
     let mut response = SqsBatchResponse::default();
     for record in &batch.records {
         let message_id = record.message_id.clone().unwrap_or_default();

@@ -155,7 +155,10 @@ pub struct ClaimRequest {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Claim {
     /// This attempt owns the key. `resumed` when a crashed attempt held it before.
-    Acquired { order_id: OrderId, resumed: bool },
+    Acquired {
+        order_id: OrderId,
+        resumed: bool,
+    },
     Replay(StoredResponse),
     InProgress,
     PayloadMismatch,

@@ -47,7 +47,9 @@ pub async fn publish_all(
         for chunk in remaining.chunks(MAX_ENTRIES_PER_PUT) {
             match publisher.put(chunk).await {
                 Ok(rejected) => refused.extend(rejected),
-                Err(e) => refused.extend(chunk.iter().map(|ev| Rejected { event_id: ev.event_id, code: e.to_string() })),
+                Err(e) => {
+                    refused.extend(chunk.iter().map(|ev| Rejected { event_id: ev.event_id, code: e.to_string() }))
+                }
             }
         }
         if refused.is_empty() {

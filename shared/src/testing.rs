@@ -9,8 +9,14 @@ use serde_json::json;
 
 /// An `order.placed` for `customer` with `(sku, quantity, unit price in cents)` lines in EUR.
 pub fn order_placed(customer: &str, lines: &[(&str, u32, i64)]) -> Envelope<OrderPlacedV1> {
-    let lines: Vec<OrderPlacedLine> =
-        lines.iter().map(|(sku, quantity, unit_price)| OrderPlacedLine { sku: (*sku).into(), quantity: *quantity, unit_price: *unit_price }).collect();
+    let lines: Vec<OrderPlacedLine> = lines
+        .iter()
+        .map(|(sku, quantity, unit_price)| OrderPlacedLine {
+            sku: (*sku).into(),
+            quantity: *quantity,
+            unit_price: *unit_price,
+        })
+        .collect();
     let total = lines.iter().map(|l| l.unit_price * i64::from(l.quantity)).sum();
     let data = OrderPlacedV1 { customer_id: CustomerId(customer.to_owned()), lines, total, currency: Currency::EUR };
     Envelope::new(OrderId::new(), "corr-test", Utc::now(), data)

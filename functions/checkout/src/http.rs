@@ -1,7 +1,7 @@
 //! Lambda glue: API Gateway v2 request → `service` → response.
 
-use crate::service::{problem, Checkout, PostOrder, Reply};
 use crate::problem::Problem;
+use crate::service::{problem, Checkout, PostOrder, Reply};
 use lambda_http::http::{HeaderValue, Method};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Error, Request, RequestExt, Response};
@@ -19,18 +19,21 @@ fn route_key(req: &Request) -> String {
         }
     }
     let path = req.raw_http_path();
-    let template = if path.trim_end_matches('/') == "/orders" { "/orders" } else if path.starts_with("/orders/") { "/orders/{id}" } else { path };
+    let template = if path.trim_end_matches('/') == "/orders" {
+        "/orders"
+    } else if path.starts_with("/orders/") {
+        "/orders/{id}"
+    } else {
+        path
+    };
     format!("{} {}", req.method(), template)
 }
 
 pub async fn handle(checkout: &Checkout, req: Request) -> Result<Response<Body>, Error> {
     let correlation_id = shared::telemetry::correlation_id(header(&req, "x-correlation-id"));
     let now_ms = chrono::Utc::now().timestamp_millis();
-    let deadline_ms = req
-        .lambda_context_ref()
-        .map(|ctx| ctx.deadline as i64)
-        .filter(|d| *d > now_ms)
-        .unwrap_or(now_ms + 30_000);
+    let deadline_ms =
+        req.lambda_context_ref().map(|ctx| ctx.deadline as i64).filter(|d| *d > now_ms).unwrap_or(now_ms + 30_000);
     let reply = match route_key(&req).as_str() {
         "POST /orders" => {
             let body: &[u8] = req.body().as_ref();
@@ -47,9 +50,10 @@ pub async fn handle(checkout: &Checkout, req: Request) -> Result<Response<Body>,
         }
         "GET /orders/{id}" => {
             let params = req.path_parameters();
-            let id = params.first("id").map(str::to_owned).unwrap_or_else(|| {
-                req.raw_http_path().trim_start_matches("/orders/").to_owned()
-            });
+            let id = params
+                .first("id")
+                .map(str::to_owned)
+                .unwrap_or_else(|| req.raw_http_path().trim_start_matches("/orders/").to_owned());
             checkout.get_order(&id).await
         }
         other => {

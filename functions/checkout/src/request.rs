@@ -87,7 +87,8 @@ fn items(body: &Value, errors: &mut Vec<FieldError>) -> Vec<(Sku, u32)> {
         errors.extend(line_errors.into_iter().map(|e| FieldError::new(format!("/items/{i}{}", e.pointer), e.detail)));
         if let Some(sku) = &sku {
             if !seen.insert(sku.clone()) {
-                errors.push(FieldError::new(format!("/items/{i}/sku"), "duplicates an earlier line; combine quantities"));
+                errors
+                    .push(FieldError::new(format!("/items/{i}/sku"), "duplicates an earlier line; combine quantities"));
                 continue;
             }
         }
@@ -115,8 +116,8 @@ fn currency(body: &Value, errors: &mut Vec<FieldError>) -> Option<Currency> {
 
 /// Parses and validates a `POST /orders` body.
 pub fn parse(body: &[u8]) -> Result<PlaceOrder, Vec<FieldError>> {
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|e| vec![FieldError::new("", format!("body is not valid JSON: {e}"))])?;
+    let value: Value =
+        serde_json::from_slice(body).map_err(|e| vec![FieldError::new("", format!("body is not valid JSON: {e}"))])?;
     if !value.is_object() {
         return Err(vec![FieldError::new("", "body must be a JSON object")]);
     }
@@ -142,9 +143,9 @@ pub fn idempotency_key(header: Option<&str>) -> Result<String, FieldError> {
     let pointer = "header:Idempotency-Key";
     match header.map(str::trim) {
         None | Some("") => Err(FieldError::new(pointer, "is required: a unique key per order attempt, e.g. a UUID")),
-        Some(k) if k.len() > MAX_IDEMPOTENCY_KEY_LEN || !k.bytes().all(|b| b.is_ascii_graphic()) => Err(
-            FieldError::new(pointer, format!("must be 1 to {MAX_IDEMPOTENCY_KEY_LEN} printable ASCII characters")),
-        ),
+        Some(k) if k.len() > MAX_IDEMPOTENCY_KEY_LEN || !k.bytes().all(|b| b.is_ascii_graphic()) => {
+            Err(FieldError::new(pointer, format!("must be 1 to {MAX_IDEMPOTENCY_KEY_LEN} printable ASCII characters")))
+        }
         Some(k) => Ok(k.to_owned()),
     }
 }
@@ -167,7 +168,11 @@ mod tests {
     }
 
     fn errors_of(body: Value) -> Vec<String> {
-        parse(body.to_string().as_bytes()).unwrap_err().into_iter().map(|e| format!("{} {}", e.pointer, e.detail)).collect()
+        parse(body.to_string().as_bytes())
+            .unwrap_err()
+            .into_iter()
+            .map(|e| format!("{} {}", e.pointer, e.detail))
+            .collect()
     }
 
     #[test]
@@ -179,7 +184,9 @@ mod tests {
 
     #[test]
     fn key_order_and_whitespace_do_not_change_the_canonical_form() {
-        let a = parse(br#"{"currency":"EUR","customerId":"c-1","paymentToken":"tok_visa","items":[{"quantity":2,"sku":"MUG"}]}"#);
+        let a = parse(
+            br#"{"currency":"EUR","customerId":"c-1","paymentToken":"tok_visa","items":[{"quantity":2,"sku":"MUG"}]}"#,
+        );
         let b = parse(valid().to_string().as_bytes());
         assert_eq!(a.unwrap().canonical, b.unwrap().canonical);
     }

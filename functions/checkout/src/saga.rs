@@ -194,14 +194,17 @@ impl Saga<'_> {
     /// Step 5. A failure here is not the customer's problem: the event is safe in the outbox
     /// and the relay will publish it.
     async fn publish(&self, outbound: &shared::events::Outbound) {
-        let published = publish_all(self.ports.publisher.as_ref(), std::slice::from_ref(outbound), Backoff::REQUEST_PATH).await;
+        let published =
+            publish_all(self.ports.publisher.as_ref(), std::slice::from_ref(outbound), Backoff::REQUEST_PATH).await;
         match published {
             Ok(()) => {
                 if let Err(e) = self.ports.outbox.clear(&[outbound.event_id]).await {
                     tracing::warn!(error = %e, event_id = %outbound.event_id, "published but not cleared; the relay may publish it again");
                 }
             }
-            Err(e) => tracing::warn!(error = %e, event_id = %outbound.event_id, "not published; left in the outbox for the relay"),
+            Err(e) => {
+                tracing::warn!(error = %e, event_id = %outbound.event_id, "not published; left in the outbox for the relay")
+            }
         }
     }
 }

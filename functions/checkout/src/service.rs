@@ -7,8 +7,8 @@ use crate::saga::{Outcome, Ports, Saga, SagaError};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use shared::domain::{Order, OrderId};
-use shared::ports::{Claim, ClaimRequest};
 pub use shared::ports::StoredResponse as Reply;
+use shared::ports::{Claim, ClaimRequest};
 use shared::telemetry::{metric, Unit};
 
 /// How long a key is remembered (Stripe keeps keys 24 hours).
@@ -36,7 +36,10 @@ pub fn problem(p: Problem) -> Reply {
 }
 
 fn invalid(errors: Vec<FieldError>) -> Reply {
-    problem(Problem::new(400, "invalid-request", "Invalid request", "The request has invalid fields; see errors.").with_errors(errors))
+    problem(
+        Problem::new(400, "invalid-request", "Invalid request", "The request has invalid fields; see errors.")
+            .with_errors(errors),
+    )
 }
 
 fn with_header(mut r: Reply, name: &str, value: impl Into<String>) -> Reply {
@@ -62,13 +65,23 @@ fn render(outcome: &Outcome) -> Reply {
             Problem::new(422, "unknown-sku", "Unknown product", "Some SKUs are not in the catalogue.").with_skus(skus),
         ),
         Outcome::NotSoldIn(skus) => problem(
-            Problem::new(422, "currency-not-offered", "Not sold in this currency", "Some SKUs are not priced in the requested currency.")
-                .with_skus(skus),
+            Problem::new(
+                422,
+                "currency-not-offered",
+                "Not sold in this currency",
+                "Some SKUs are not priced in the requested currency.",
+            )
+            .with_skus(skus),
         ),
         Outcome::Unpriceable(why) => problem(Problem::new(422, "unpriceable", "Order cannot be priced", why.clone())),
         Outcome::OutOfStock(skus) => problem(
-            Problem::new(409, "insufficient-stock", "Insufficient stock", "Not enough stock for some SKUs; nothing was reserved.")
-                .with_skus(skus),
+            Problem::new(
+                409,
+                "insufficient-stock",
+                "Insufficient stock",
+                "Not enough stock for some SKUs; nothing was reserved.",
+            )
+            .with_skus(skus),
         ),
         Outcome::Declined { code } => problem(Problem::new(
             402,
@@ -91,10 +104,20 @@ impl Checkout {
     pub async fn post_order(&self, req: PostOrder<'_>) -> Reply {
         // Checks that change nothing and need no I/O come first; none of them is remembered.
         if req.body.len() > MAX_BODY_BYTES {
-            return problem(Problem::new(413, "body-too-large", "Body too large", format!("The body must be at most {MAX_BODY_BYTES} bytes.")));
+            return problem(Problem::new(
+                413,
+                "body-too-large",
+                "Body too large",
+                format!("The body must be at most {MAX_BODY_BYTES} bytes."),
+            ));
         }
         if !request::is_json(req.content_type) {
-            return problem(Problem::new(415, "unsupported-media-type", "Unsupported media type", "Send the order as application/json."));
+            return problem(Problem::new(
+                415,
+                "unsupported-media-type",
+                "Unsupported media type",
+                "Send the order as application/json.",
+            ));
         }
         let key = match request::idempotency_key(req.idempotency_key) {
             Ok(key) => key,
@@ -118,19 +141,35 @@ impl Checkout {
             Ok(Claim::Replay(stored)) => return with_header(stored, "idempotent-replayed", "true"),
             Ok(Claim::InProgress) => {
                 return with_header(
-                    problem(Problem::new(409, "request-in-progress", "Request in progress", "A request with this Idempotency-Key is still being processed; retry later.")),
+                    problem(Problem::new(
+                        409,
+                        "request-in-progress",
+                        "Request in progress",
+                        "A request with this Idempotency-Key is still being processed; retry later.",
+                    )),
                     "retry-after",
                     "1",
                 )
             }
             Ok(Claim::PayloadMismatch) => {
-                return problem(Problem::new(422, "idempotency-key-reused", "Idempotency-Key reused", "This Idempotency-Key was used with a different request body."))
+                return problem(Problem::new(
+                    422,
+                    "idempotency-key-reused",
+                    "Idempotency-Key reused",
+                    "This Idempotency-Key was used with a different request body.",
+                ))
             }
             Err(e) => return unavailable(&e.to_string()),
         };
         let span = tracing::info_span!("checkout", correlation_id = req.correlation_id, order_id = %order_id);
         let _entered = span.enter();
-        let saga = Saga { ports: &self.ports, command: &command, order_id, idempotency_key: &key, correlation_id: req.correlation_id };
+        let saga = Saga {
+            ports: &self.ports,
+            command: &command,
+            order_id,
+            idempotency_key: &key,
+            correlation_id: req.correlation_id,
+        };
         let result = saga.run(resumed).await;
         match result {
             Ok(outcome) => {
@@ -179,7 +218,12 @@ impl Checkout {
 fn unavailable(cause: &str) -> Reply {
     tracing::error!(cause, "dependency unavailable");
     with_header(
-        problem(Problem::new(503, "unavailable", "Service unavailable", "A dependency is unavailable; retry with the same Idempotency-Key.")),
+        problem(Problem::new(
+            503,
+            "unavailable",
+            "Service unavailable",
+            "A dependency is unavailable; retry with the same Idempotency-Key.",
+        )),
         "retry-after",
         "1",
     )

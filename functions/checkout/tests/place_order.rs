@@ -25,7 +25,8 @@ fn product(sku: &str, cents: i64) -> Product {
 
 /// A shop selling mugs (12.50, 10 in stock) and tees (20.00, 3 in stock).
 fn given_a_shop() -> World {
-    let shop = Arc::new(MemoryShop::default().with_product(product("MUG", 1250), 10).with_product(product("TEE", 2000), 3));
+    let shop =
+        Arc::new(MemoryShop::default().with_product(product("MUG", 1250), 10).with_product(product("TEE", 2000), 3));
     let bus = Arc::new(MemoryBus::default());
     let gateway = Arc::new(SandboxGateway::default());
     let keys = Arc::new(MemoryIdempotency::default());
@@ -263,11 +264,13 @@ async fn unknown_skus_are_422_naming_them() {
 #[tokio::test]
 async fn an_invalid_body_is_400_with_field_errors_and_changes_nothing() {
     let w = given_a_shop();
-    let reply = w.post("k1", &json!({"customerId": "c", "items": [{"sku": "MUG", "quantity": 0}], "currency": "EUR"})).await;
+    let reply =
+        w.post("k1", &json!({"customerId": "c", "items": [{"sku": "MUG", "quantity": 0}], "currency": "EUR"})).await;
     assert_eq!(reply.status, 400);
     assert_eq!(header(&reply, "content-type"), Some("application/problem+json"));
     let problem = body(&reply);
-    let pointers: Vec<&str> = problem["errors"].as_array().unwrap().iter().map(|e| e["pointer"].as_str().unwrap()).collect();
+    let pointers: Vec<&str> =
+        problem["errors"].as_array().unwrap().iter().map(|e| e["pointer"].as_str().unwrap()).collect();
     assert_eq!(pointers, ["/items/0/quantity", "/paymentToken"]);
     w.untouched_stock();
     assert!(w.keys.is_empty(), "validation failures are not remembered");

@@ -6,7 +6,7 @@ pub mod dynamo;
 pub mod memory;
 
 use async_trait::async_trait;
-use shared::consumer::{ConsumerError, Consumer, Delivery, Outcome};
+use shared::consumer::{Consumer, ConsumerError, Delivery, Outcome};
 use shared::domain::{CustomerId, Money, OrderId};
 use shared::events::{Envelope, OrderPlacedV1};
 use shared::ports::{Applied, Marker, StoreError};

@@ -72,8 +72,15 @@ mod tests {
             let lines = vec![LineItem { sku: "MUG".into(), quantity: 1, unit_price: Money::new(1250, Currency::EUR) }];
             let total = Money::new(1250, Currency::EUR);
             let opened = OrderEvent::Opened { customer_id: "c".into(), lines: lines.clone(), total, at: Utc::now() };
-            let event = Envelope::new(id, "corr", Utc::now(), OrderPlacedV1::new("c".into(), &lines, total)).to_outbound();
-            let change = OrderChange { order_id: id, version: 1, event: &opened, stock: StockEffect::None, outbox: Some(&event) };
+            let event =
+                Envelope::new(id, "corr", Utc::now(), OrderPlacedV1::new("c".into(), &lines, total)).to_outbound();
+            let change = OrderChange {
+                order_id: id,
+                version: 1,
+                event: &opened,
+                stock: StockEffect::None,
+                outbox: Some(&event),
+            };
             shop.commit(change).await.unwrap();
         }
         shop

@@ -44,7 +44,9 @@ impl PaymentGateway for SandboxGateway {
     async fn charge(&self, request: &ChargeRequest) -> Result<Charge, PaymentError> {
         let mut charges = self.charges.lock().unwrap();
         // A processing error is not a final answer: the same key may be tried again.
-        if let Some(earlier) = charges.get(&request.idempotency_key).filter(|r| !matches!(r, Err(PaymentError::Failed(_)))) {
+        if let Some(earlier) =
+            charges.get(&request.idempotency_key).filter(|r| !matches!(r, Err(PaymentError::Failed(_))))
+        {
             return earlier.clone();
         }
         let outcome = Self::decide(request);

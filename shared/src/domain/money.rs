@@ -49,10 +49,7 @@ pub enum MoneyError {
 impl FromStr for Currency {
     type Err = MoneyError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Currency::ALL
-            .into_iter()
-            .find(|c| c.code() == s)
-            .ok_or_else(|| MoneyError::UnsupportedCurrency(s.to_owned()))
+        Currency::ALL.into_iter().find(|c| c.code() == s).ok_or_else(|| MoneyError::UnsupportedCurrency(s.to_owned()))
     }
 }
 

@@ -58,12 +58,7 @@ pub enum CancelReason {
 #[serde(tag = "type", rename_all = "camelCase")]
 pub enum OrderEvent {
     #[serde(rename_all = "camelCase")]
-    Opened {
-        customer_id: CustomerId,
-        lines: Vec<LineItem>,
-        total: Money,
-        at: DateTime<Utc>,
-    },
+    Opened { customer_id: CustomerId, lines: Vec<LineItem>, total: Money, at: DateTime<Utc> },
     #[serde(rename_all = "camelCase")]
     PaymentCaptured { charge_id: String, at: DateTime<Utc> },
     #[serde(rename_all = "camelCase")]
@@ -201,10 +196,7 @@ mod tests {
     #[test]
     fn a_placed_order_cannot_be_cancelled() {
         let result = Order::replay(OrderId::new(), &[opened(), captured(), cancelled()]);
-        assert_eq!(
-            result,
-            Err(TransitionError::NotAllowed { event: "Cancelled", status: OrderStatus::Placed })
-        );
+        assert_eq!(result, Err(TransitionError::NotAllowed { event: "Cancelled", status: OrderStatus::Placed }));
     }
 
     #[test]
@@ -215,10 +207,7 @@ mod tests {
 
     #[test]
     fn a_history_must_begin_with_opened() {
-        assert_eq!(
-            Order::replay(OrderId::new(), &[captured()]),
-            Err(TransitionError::NotOpened("PaymentCaptured"))
-        );
+        assert_eq!(Order::replay(OrderId::new(), &[captured()]), Err(TransitionError::NotOpened("PaymentCaptured")));
     }
 
     #[test]

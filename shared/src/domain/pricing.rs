@@ -42,7 +42,11 @@ pub fn price(
     }
     let lines: Vec<LineItem> = requested
         .iter()
-        .map(|(sku, quantity)| LineItem { sku: sku.clone(), quantity: *quantity, unit_price: catalogue[sku].unit_price })
+        .map(|(sku, quantity)| LineItem {
+            sku: sku.clone(),
+            quantity: *quantity,
+            unit_price: catalogue[sku].unit_price,
+        })
         .collect();
     let total = lines.iter().try_fold(Money::zero(currency), |sum, line| sum.checked_add(line.subtotal()?))?;
     Ok((lines, total))
@@ -56,7 +60,10 @@ mod tests {
         [("MUG", 1250), ("TEE", 2000)]
             .into_iter()
             .map(|(sku, cents)| {
-                (sku.into(), Product { sku: sku.into(), name: sku.to_lowercase(), unit_price: Money::new(cents, Currency::EUR) })
+                (
+                    sku.into(),
+                    Product { sku: sku.into(), name: sku.to_lowercase(), unit_price: Money::new(cents, Currency::EUR) },
+                )
             })
             .collect()
     }

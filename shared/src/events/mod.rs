@@ -5,11 +5,11 @@
 //! integer minor units of `currency`. A breaking change to a payload is a new `version`,
 //! published beside the old one until every consumer has moved.
 
-mod order_placed;
 mod low_stock;
+mod order_placed;
 
 pub use low_stock::LowStockV1;
-pub use order_placed::{OrderPlacedLine, OrderPlacedV1};
+pub use order_placed::{OrderPlacedLine, OrderPlacedV1, SkuTotal};
 
 use crate::domain::{EventId, OrderId};
 use chrono::{DateTime, Utc};

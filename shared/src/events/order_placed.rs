@@ -46,3 +46,67 @@ impl OrderPlacedV1 {
         Money::new(self.total, self.currency)
     }
 }
+
+/// One SKU's share of an order, its lines combined.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SkuTotal {
+    pub sku: Sku,
+    pub quantity: u64,
+    /// Σ quantity × unit price, minor units of the order's currency.
+    pub revenue: i64,
+}
+
+impl OrderPlacedV1 {
+    /// The order's SKUs in first-seen order, each once. The checkout refuses repeated SKUs, but
+    /// consumers that write one item per SKU must not rely on it: DynamoDB cancels a
+    /// transaction with two actions on one item, and that retry would never succeed.
+    pub fn per_sku(&self) -> Result<Vec<SkuTotal>, crate::domain::MoneyError> {
+        use crate::domain::MoneyError::Overflow;
+        let mut totals: Vec<SkuTotal> = Vec::with_capacity(self.lines.len());
+        for line in &self.lines {
+            let revenue = line.unit_price.checked_mul(i64::from(line.quantity)).ok_or(Overflow)?;
+            let at = match totals.iter().position(|t| t.sku == line.sku) {
+                Some(at) => at,
+                None => {
+                    totals.push(SkuTotal { sku: line.sku.clone(), quantity: 0, revenue: 0 });
+                    totals.len() - 1
+                }
+            };
+            let total = &mut totals[at];
+            total.quantity = total.quantity.checked_add(u64::from(line.quantity)).ok_or(Overflow)?;
+            total.revenue = total.revenue.checked_add(revenue).ok_or(Overflow)?;
+        }
+        Ok(totals)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn order(lines: &[(&str, u32, i64)]) -> OrderPlacedV1 {
+        let lines = lines.iter().map(|(sku, quantity, unit_price)| OrderPlacedLine {
+            sku: (*sku).into(),
+            quantity: *quantity,
+            unit_price: *unit_price,
+        });
+        OrderPlacedV1 { customer_id: "c".into(), lines: lines.collect(), total: 0, currency: Currency::EUR }
+    }
+
+    #[test]
+    fn per_sku_combines_repeated_skus_and_keeps_first_seen_order() {
+        let totals = order(&[("TEE", 1, 2000), ("MUG", 2, 1250), ("TEE", 2, 1900)]).per_sku().unwrap();
+        assert_eq!(
+            totals,
+            vec![
+                SkuTotal { sku: "TEE".into(), quantity: 3, revenue: 5800 },
+                SkuTotal { sku: "MUG".into(), quantity: 2, revenue: 2500 },
+            ]
+        );
+    }
+
+    #[test]
+    fn per_sku_reports_an_overflowing_revenue_instead_of_wrapping() {
+        assert!(order(&[("MUG", 2, i64::MAX)]).per_sku().is_err());
+    }
+}

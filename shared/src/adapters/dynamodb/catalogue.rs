@@ -23,7 +23,8 @@ impl Catalogue for DynamoShop {
     async fn products(&self, skus: &[Sku]) -> Result<HashMap<Sku, Product>, StoreError> {
         let mut found = HashMap::new();
         for chunk in skus.chunks(MAX_KEYS) {
-            let keys: Vec<Item> = chunk.iter().map(|sku| HashMap::from([("sku".to_owned(), s(sku.as_str()))])).collect();
+            let keys: Vec<Item> =
+                chunk.iter().map(|sku| HashMap::from([("sku".to_owned(), s(sku.as_str()))])).collect();
             let mut request = Some(
                 KeysAndAttributes::builder()
                     .set_keys(Some(keys))

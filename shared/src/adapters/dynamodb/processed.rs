@@ -1,7 +1,7 @@
 //! Processed-event markers in the ProcessedEvents table: `id` = `<consumer>#<eventId>`,
 //! `status` (IN_PROGRESS | COMPLETED), `leaseUntil` (epoch ms), `expiresAt` (TTL, epoch s).
 
-use super::{get_s, n, s, unavailable, build_error};
+use super::{build_error, get_s, n, s, unavailable};
 use crate::ports::{Applied, Lease, Marker, ProcessedEvents, StoreError};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
@@ -41,13 +41,43 @@ pub fn marker_put(table: &str, marker: &Marker) -> Result<TransactWriteItem, Sto
 
 /// Runs `[marker_put(..), effects..]` as one transaction.
 pub async fn transact_once(client: &Client, items: Vec<TransactWriteItem>) -> Result<Applied, StoreError> {
+    match transact_once_guarded(client, items).await? {
+        Guarded::Applied(applied) => Ok(applied),
+        Guarded::ConditionsFailed(actions) => {
+            Err(StoreError::Unavailable(format!("transaction cancelled: conditions failed on actions {actions:?}")))
+        }
+    }
+}
+
+/// What a marker-guarded transaction did when its effects carry conditions of their own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Guarded {
+    Applied(Applied),
+    /// The marker was new, but the conditions of these actions (indices into the items) failed,
+    /// so nothing was written.
+    ConditionsFailed(Vec<usize>),
+}
+
+/// Like `transact_once`, but tells the caller which of its own conditions failed, so that a
+/// business rule (not enough stock reserved) is not mistaken for an unavailable store.
+pub async fn transact_once_guarded(client: &Client, items: Vec<TransactWriteItem>) -> Result<Guarded, StoreError> {
     let Err(err) = client.transact_write_items().set_transact_items(Some(items)).send().await else {
-        return Ok(Applied::Done);
+        return Ok(Guarded::Applied(Applied::Done));
     };
     if let Some(TransactWriteItemsError::TransactionCanceledException(cancel)) = err.as_service_error() {
-        let marker_failed = cancel.cancellation_reasons().first().and_then(|r| r.code()) == Some("ConditionalCheckFailed");
-        if marker_failed {
-            return Ok(Applied::AlreadyProcessed);
+        let failed: Vec<usize> = cancel
+            .cancellation_reasons()
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.code() == Some("ConditionalCheckFailed"))
+            .map(|(i, _)| i)
+            .collect();
+        // The marker is action 0: if it exists, this delivery is a duplicate whatever else failed.
+        if failed.first() == Some(&0) {
+            return Ok(Guarded::Applied(Applied::AlreadyProcessed));
+        }
+        if !failed.is_empty() {
+            return Ok(Guarded::ConditionsFailed(failed));
         }
     }
     Err(unavailable(err))
@@ -75,7 +105,8 @@ impl ProcessedEvents for DynamoProcessedEvents {
             Ok(_) => Ok(Lease::Acquired),
             Err(err) => match err.as_service_error() {
                 Some(PutItemError::ConditionalCheckFailedException(e)) => {
-                    let completed = e.item().map(|item| get_s(item, "status")).transpose()?.is_some_and(|st| st == COMPLETED);
+                    let completed =
+                        e.item().map(|item| get_s(item, "status")).transpose()?.is_some_and(|st| st == COMPLETED);
                     Ok(if completed { Lease::AlreadyProcessed } else { Lease::HeldElsewhere })
                 }
                 _ => Err(unavailable(err)),
@@ -98,7 +129,13 @@ impl ProcessedEvents for DynamoProcessedEvents {
     }
 
     async fn release(&self, marker: &Marker) -> Result<(), StoreError> {
-        self.client.delete_item().table_name(&self.table).key("id", s(marker.key())).send().await.map_err(unavailable)?;
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .key("id", s(marker.key()))
+            .send()
+            .await
+            .map_err(unavailable)?;
         Ok(())
     }
 }

@@ -1,0 +1,158 @@
+//! The local AWS emulator for integration tests and local runs.
+//!
+//! `Emulator::start` runs moto's server from the project venv on a free loopback port. A small
+//! shell watchdog stops that server (by its PID) when the process that started it exits, so no
+//! test run leaves a server behind, even on a panic or Ctrl-C. `Stack::provision` creates the
+//! stack from `template.yaml` through `tools/localstack.py` (the single source of the wiring)
+//! and seeds the catalogue.
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const REGION: &str = "us-east-1";
+
+/// The workspace root (this crate lives one level below it).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("testkit is inside the workspace").to_path_buf()
+}
+
+/// The project's Python venv (`make venv` creates it), or `SHOP_VENV`.
+pub fn venv() -> PathBuf {
+    let venv = std::env::var_os("SHOP_VENV").map(PathBuf::from).unwrap_or_else(|| workspace_root().join(".venv"));
+    assert!(
+        venv.join("bin/moto_server").exists(),
+        "no moto server in {}: run `make venv` (the test command does) first",
+        venv.display()
+    );
+    venv
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free loopback port")
+}
+
+pub struct Emulator {
+    pub endpoint: String,
+    watchdog: Child,
+}
+
+impl Emulator {
+    /// Starts moto and waits until it answers.
+    pub fn start() -> Emulator {
+        let port = free_port();
+        let moto = venv().join("bin/moto_server");
+        // The watchdog: starts moto, then polls our PID; when we are gone it stops moto by PID.
+        let script = r#"
+            "$1" -H 127.0.0.1 -p "$2" >/dev/null 2>&1 &
+            moto=$!
+            trap 'kill $moto 2>/dev/null; exit 0' TERM INT
+            while kill -0 "$3" 2>/dev/null && kill -0 $moto 2>/dev/null; do sleep 0.5; done
+            kill $moto 2>/dev/null
+        "#;
+        let watchdog = Command::new("sh")
+            .args(["-c", script, "watchdog"])
+            .arg(&moto)
+            .arg(port.to_string())
+            .arg(std::process::id().to_string())
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("start the moto watchdog");
+        let endpoint = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "moto did not start on {endpoint}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Emulator { endpoint, watchdog }
+    }
+
+    /// SDK configuration pointing at the emulator, with dummy credentials.
+    pub async fn sdk_config(&self) -> aws_config::SdkConfig {
+        aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .endpoint_url(&self.endpoint)
+            .region(aws_config::Region::new(REGION))
+            .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("test", "test", None, None, "testkit"))
+            .load()
+            .await
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        // SIGTERM to the watchdog makes it stop moto before it exits.
+        let _ = Command::new("kill").arg(self.watchdog.id().to_string()).status();
+        let _ = self.watchdog.wait();
+    }
+}
+
+/// One function of the stack as the template defines it, with physical names resolved.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FunctionDef {
+    pub binary: String,
+    #[serde(default)]
+    pub environment: BTreeMap<String, String>,
+    #[serde(default)]
+    pub sqs: Vec<SqsSource>,
+    #[serde(default)]
+    pub http: Vec<HttpRoute>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SqsSource {
+    pub queue_url: String,
+    pub batch_size: Option<u32>,
+    pub maximum_batching_window_in_seconds: Option<u32>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct HttpRoute {
+    pub method: String,
+    pub path: String,
+}
+
+/// A provisioned stack: its outputs and functions.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Stack {
+    pub outputs: BTreeMap<String, String>,
+    pub functions: BTreeMap<String, FunctionDef>,
+}
+
+impl Stack {
+    /// Creates a fresh stack in `emulator` from template.yaml and seeds it from tools/seed.json.
+    pub fn provision(emulator: &Emulator) -> Stack {
+        let name = format!("test-{}", ulid::Ulid::new().to_string().to_lowercase());
+        let out = std::env::temp_dir().join(format!("{name}.json"));
+        let python = venv().join("bin/python");
+        let tool = workspace_root().join("tools/localstack.py");
+        for args in [
+            vec!["provision", "--endpoint", &emulator.endpoint, "--stack", &name, "--out", out.to_str().unwrap()],
+            vec!["seed", "--endpoint", &emulator.endpoint, "--stack-file", out.to_str().unwrap()],
+        ] {
+            let status = Command::new(&python)
+                .arg(&tool)
+                .args(&args)
+                .current_dir(workspace_root())
+                .stdout(Stdio::null())
+                .status()
+                .expect("run tools/localstack.py");
+            assert!(status.success(), "tools/localstack.py {} failed", args[0]);
+        }
+        let text = std::fs::read_to_string(&out).expect("provision wrote its stack file");
+        let _ = std::fs::remove_file(&out);
+        serde_json::from_str(&text).expect("a stack file")
+    }
+
+    pub fn output(&self, key: &str) -> &str {
+        self.outputs.get(key).unwrap_or_else(|| panic!("stack output {key} missing; have {:?}", self.outputs.keys()))
+    }
+
+    pub fn function(&self, logical_id: &str) -> &FunctionDef {
+        self.functions.get(logical_id).unwrap_or_else(|| panic!("function {logical_id} missing"))
+    }
+}

@@ -134,7 +134,19 @@ def split(expanded: dict) -> tuple[dict, set[str]]:
     kept["Resources"] = {lid: r for lid, r in kept["Resources"].items() if lid not in dropped}
     kept["Outputs"] = {k: o for k, o in kept.get("Outputs", {}).items() if not references(o) & dropped}
     kept.pop("Transform", None)
+    _moto_compat(kept)
     return kept, dropped
+
+
+def _moto_compat(template: dict) -> None:
+    """Works around moto CloudFormation gaps, in the local copy only (template.yaml stays as
+    AWS wants it)."""
+    for resource in template["Resources"].values():
+        props = resource.get("Properties", {})
+        # moto parses an Archive's EventPattern with json.loads: it must be a string there,
+        # while CloudFormation takes (and cfn-lint wants) an object.
+        if resource["Type"] == "AWS::Events::Archive" and isinstance(props.get("EventPattern"), dict):
+            props["EventPattern"] = json.dumps(props["EventPattern"])
 
 
 # --------------------------------------------------------------------------------------------
@@ -152,9 +164,12 @@ class StackResolver:
         }
         self.parameters.update(parameters)
         cfn = self.client("cloudformation")
+        # moto lists the resources it skipped (QueuePolicy, Alarm) with empty IDs, and an
+        # EventBus or Archive without a physical ID.
         self.physical = {
-            r["LogicalResourceId"]: r["PhysicalResourceId"]
+            r["LogicalResourceId"]: r.get("PhysicalResourceId", "")
             for r in cfn.describe_stack_resources(StackName=stack)["StackResources"]
+            if r.get("LogicalResourceId")
         }
         self._cache: dict[tuple[str, str], Any] = {}
 
@@ -164,6 +179,19 @@ class StackResolver:
     def type_of(self, logical: str) -> str:
         return self.expanded["Resources"][logical]["Type"]
 
+    def physical_id(self, logical: str) -> str:
+        physical = self.physical.get(logical)
+        if physical:
+            return physical
+        props = self.expanded["Resources"][logical].get("Properties", {})
+        if self.type_of(logical) == "AWS::Events::EventBus" and "Name" in props:
+            # moto leaves a bus's physical ID empty; its name is the one the template gives it.
+            return self.resolve(props["Name"])
+        raise KeyError(f"no physical ID for {logical} in stack {self.stack}")
+
+    def condition(self, name: str) -> bool:
+        return bool(self.resolve(self.expanded.get("Conditions", {})[name]))
+
     def ref(self, name: str) -> Any:
         if name in PSEUDO:
             return PSEUDO[name]
@@ -171,11 +199,11 @@ class StackResolver:
             return self.stack
         if name in self.parameters:
             return self.parameters[name]
-        if name not in self.physical:
+        if name not in self.expanded["Resources"]:
             raise KeyError(f"Ref {name}: not a parameter nor a resource of stack {self.stack}")
         if self.type_of(name) == "AWS::SQS::Queue":
             return self.get_att(name, "QueueUrl")
-        return self.physical[name]
+        return self.physical_id(name)
 
     def get_att(self, logical: str, attribute: str) -> Any:
         key = (logical, attribute)
@@ -185,7 +213,7 @@ class StackResolver:
 
     def _get_att(self, logical: str, attribute: str) -> Any:
         kind = self.type_of(logical)
-        physical = self.physical[logical]
+        physical = self.physical_id(logical)
         if kind == "AWS::SQS::Queue":
             sqs = self.client("sqs")
             url = physical if physical.startswith("http") else sqs.get_queue_url(QueueName=physical)["QueueUrl"]
@@ -239,11 +267,69 @@ class StackResolver:
             if key == "Fn::Select":
                 index, items = value
                 return self.resolve(items)[int(self.resolve(index))]
+            if key == "Fn::Equals":
+                left, right = value
+                return self.resolve(left) == self.resolve(right)
+            if key == "Fn::Not":
+                return not self.resolve(value[0])
+            if key == "Fn::And":
+                return all(self.resolve(v) for v in value)
+            if key == "Fn::Or":
+                return any(self.resolve(v) for v in value)
+            if key == "Condition":
+                return self.condition(value)
+            if key == "Fn::If":
+                name, if_true, if_false = value
+                return self.resolve(if_true if self.condition(name) else if_false)
         if isinstance(node, dict):
             return {k: self.resolve(v) for k, v in node.items()}
         if isinstance(node, list):
             return [self.resolve(v) for v in node]
         return node
+
+
+# --------------------------------------------------------------------------------------------
+# What moto's CloudFormation skips, applied through the service APIs
+# --------------------------------------------------------------------------------------------
+
+ALARM_PARAMETERS = (
+    "AlarmDescription", "ActionsEnabled", "OKActions", "AlarmActions", "InsufficientDataActions", "MetricName",
+    "Namespace", "Statistic", "ExtendedStatistic", "Dimensions", "Period", "Unit", "EvaluationPeriods",
+    "DatapointsToAlarm", "Threshold", "ComparisonOperator", "TreatMissingData",
+    "EvaluateLowSampleCountPercentile", "Metrics", "ThresholdMetricId",
+)
+
+
+def apply_skipped(cfn_template: dict, resolver: StackResolver) -> list[str]:
+    """moto's CloudFormation reports AWS::SQS::QueuePolicy, AWS::CloudWatch::Alarm and
+    AWS::SNS::Subscription as created but creates nothing; create them through the service
+    APIs so the twin has them too. Returns the logical IDs applied."""
+    applied = []
+    for lid, resource in cfn_template["Resources"].items():
+        if "Condition" in resource and not resolver.condition(resource["Condition"]):
+            continue
+        props = resolver.resolve(resource.get("Properties", {}))
+        if resource["Type"] == "AWS::SQS::QueuePolicy":
+            policy = json.dumps(props["PolicyDocument"])
+            for url in props["Queues"]:
+                resolver.client("sqs").set_queue_attributes(QueueUrl=url, Attributes={"Policy": policy})
+            applied.append(lid)
+        elif resource["Type"] == "AWS::CloudWatch::Alarm":
+            params = {k: props[k] for k in ALARM_PARAMETERS if k in props}
+            for key in ("Period", "EvaluationPeriods", "DatapointsToAlarm"):
+                if key in params:
+                    params[key] = int(params[key])
+            if "Threshold" in params:
+                params["Threshold"] = float(params["Threshold"])
+            name = props.get("AlarmName") or f"{resolver.stack}-{lid}"
+            resolver.client("cloudwatch").put_metric_alarm(AlarmName=name, **params)
+            applied.append(lid)
+        elif resource["Type"] == "AWS::SNS::Subscription":
+            resolver.client("sns").subscribe(
+                TopicArn=props["TopicArn"], Protocol=props["Protocol"], Endpoint=props["Endpoint"]
+            )
+            applied.append(lid)
+    return applied
 
 
 # --------------------------------------------------------------------------------------------
@@ -293,7 +379,7 @@ def describe_functions(expanded: dict, resolver: StackResolver) -> dict[str, dic
             target = _function_ref(props.get("FunctionName"))
             source = props.get("EventSourceArn", {})
             queue = _function_ref(source)
-            if target in functions and queue and resources[queue]["Type"] == "AWS::SQS::Queue":
+            if target in functions and resources.get(queue, {}).get("Type") == "AWS::SQS::Queue":
                 functions[target]["sqs"].append({
                     "queueUrl": resolver.get_att(queue, "QueueUrl"),
                     "queueArn": resolver.get_att(queue, "Arn"),
@@ -347,14 +433,33 @@ def _wait_for_stack(cfn, stack: str, timeout: float = 120.0) -> dict:
         time.sleep(0.5)
 
 
+def _delete_stack(cfn, stack: str) -> None:
+    try:
+        cfn.delete_stack(StackName=stack)
+    except cfn.exceptions.ClientError:
+        return
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            status = cfn.describe_stacks(StackName=stack)["Stacks"][0]["StackStatus"]
+        except cfn.exceptions.ClientError:
+            return
+        if status == "DELETE_COMPLETE":
+            return
+        time.sleep(0.5)
+    raise TimeoutError(f"stack {stack} was not deleted within 60s")
+
+
 def provision(endpoint: str, stack: str, out: Path | None = None, parameters: dict[str, str] | None = None,
-              template_path: Path = TEMPLATE, api_url: str | None = None) -> dict:
+              template_path: Path = TEMPLATE, api_url: str | None = None, replace: bool = False) -> dict:
     """Creates the stack in moto and returns (and writes, if `out`) the stack file."""
     parameters = dict(parameters or {})
     expanded = expand(load_template(template_path), parameters)
     cfn_template, _dropped = split(expanded)
     aws = session()
     cfn = aws.client("cloudformation", endpoint_url=endpoint)
+    if replace:
+        _delete_stack(cfn, stack)
     # create_stack, not a change set / deploy: moto leaves a deployed stack's outputs empty.
     cfn.create_stack(
         StackName=stack,
@@ -368,6 +473,7 @@ def provision(endpoint: str, stack: str, out: Path | None = None, parameters: di
         outputs["ApiUrl"] = api_url
 
     resolver = StackResolver(aws, endpoint, stack, parameters, expanded)
+    apply_skipped(cfn_template, resolver)
     # The e-mail consumer sends from this identity; SES (and moto) refuse unverified senders.
     sender = resolver.parameters.get("SenderEmail")
     if sender:
@@ -486,6 +592,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--param", action="append", default=[], metavar="K=V", help="template parameter")
     p.add_argument("--template", type=Path, default=TEMPLATE)
     p.add_argument("--api-url", help="URL of the local HTTP front, recorded as the ApiUrl output")
+    p.add_argument("--replace", action="store_true", help="delete a stack of that name first (its data goes too)")
 
     s = commands.add_parser("seed", help="put seed products and customers into the stack's tables")
     s.add_argument("--endpoint", help="defaults to the stack file's endpoint")
@@ -498,7 +605,13 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     if args.command == "provision":
-        result = provision(args.endpoint, args.stack, args.out, _parameters(args.param), args.template, args.api_url)
+        try:
+            result = provision(args.endpoint, args.stack, args.out, _parameters(args.param), args.template,
+                               args.api_url, args.replace)
+        except Exception as error:  # noqa: BLE001 - one readable line for the CLI
+            if type(error).__name__ == "AlreadyExistsException":
+                raise SystemExit(f"stack {args.stack} already exists at {args.endpoint}: pass --replace or another --stack")
+            raise
         print(f"stack {args.stack}: {len(result['outputs'])} outputs, {len(result['functions'])} functions -> {args.out}")
     elif args.command == "seed":
         counts = seed(json.loads(args.stack_file.read_text()), json.loads(args.seed.read_text()), args.endpoint)

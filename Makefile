@@ -1,0 +1,37 @@
+# Every target installs what it needs: a fresh machine needs only the Rust toolchain and Python 3.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: help venv lint test test-rust test-tools demo dev bench bench-quick build-arm64 clean
+
+help:
+	@echo "make demo   run the whole system locally and show it working"
+	@echo "make test   run every test (installs the pinned tools first)"
+	@echo "make dev    run the system locally and leave it running"
+	@echo "make bench  benchmarks (BENCHMARKS.md); make bench-quick for a short run"
+
+# Pinned Python tools (moto server, SAM CLI, cfn-lint, cargo-lambda) in a project venv.
+$(STAMP): tools/requirements.txt
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tools/requirements.txt
+	touch $@
+
+venv: $(STAMP)
+
+lint: venv
+	tools/lint.sh
+	cargo fmt --all --check
+
+test-rust: venv
+	cargo test --workspace --locked
+
+test-tools: venv
+	$(VENV)/bin/pytest -q tools
+
+test: lint test-rust test-tools
+
+clean:
+	cargo clean
+	rm -rf $(VENV)

@@ -1,0 +1,249 @@
+"""The local twin of the stack, end to end against a real moto server.
+
+Starts moto_server on a free loopback port (stopped by its PID at the end), provisions the
+stack from template.yaml with tools/localstack.py, seeds it, and checks the wiring the Rust
+consumers rely on: order.placed reaches all five queues, Loyalty's content filter drops a free
+order, and three failed receives move a message to the dead-letter queue.
+
+    .venv/bin/python -m pytest tools/test_localstack.py
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import localstack  # noqa: E402
+
+CONCERNS = ["Email", "Inventory", "Analytics", "Loyalty", "Recommendations"]
+ULID = re.compile(r"^[0-7][0-9A-HJKMNP-TV-Z]{25}$")
+EVENTS = localstack.ROOT / "events"
+
+
+@pytest.fixture(scope="module")
+def moto(tmp_path_factory):
+    process, endpoint = localstack.start_moto(log=tmp_path_factory.mktemp("moto") / "moto.log")
+    try:
+        yield endpoint
+    finally:
+        localstack.stop_moto(process)  # by PID: process.send_signal / kill on this Popen only
+        assert process.poll() is not None
+
+
+@pytest.fixture(scope="module")
+def stack(moto, tmp_path_factory):
+    out = tmp_path_factory.mktemp("stack") / "stack.json"
+    localstack.provision(moto, "shop-test", out, {"Stage": "test", "AlarmEmail": "ops@example.com"})
+    stack_file = json.loads(out.read_text())
+    localstack.seed(stack_file, json.loads((localstack.ROOT / "tools" / "seed.json").read_text()))
+    return stack_file
+
+
+@pytest.fixture(scope="module")
+def aws(moto):
+    session = localstack.session()
+    return {name: session.client(name, endpoint_url=moto) for name in ("sqs", "events", "dynamodb", "cloudwatch", "ses", "sns")}
+
+
+@pytest.fixture(autouse=True)
+def empty_queues(request):
+    """Each moto test starts with every consumer queue and DLQ empty."""
+    if "stack" not in request.fixturenames:
+        yield
+        return
+    stack, aws = request.getfixturevalue("stack"), request.getfixturevalue("aws")
+    for concern in CONCERNS:
+        for key in (f"{concern}QueueUrl", f"{concern}DeadLetterQueueUrl"):
+            # Drained, not purged: moto (like SQS) allows one PurgeQueue per queue per minute.
+            url = stack["outputs"][key]
+            while messages := aws["sqs"].receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages"):
+                for message in messages:
+                    aws["sqs"].delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+    yield
+
+
+def new_ulid() -> str:
+    """A ULID-shaped ID: 48-bit milliseconds + 80 random bits in Crockford base32."""
+    value = (int(time.time() * 1000) << 80) | int.from_bytes(os.urandom(10), "big")
+    alphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+    return "".join(alphabet[(value >> shift) & 31] for shift in range(125, -1, -5))
+
+
+def order_placed(total: int) -> dict:
+    return {
+        "eventId": new_ulid(),
+        "type": "order.placed",
+        "version": 1,
+        "occurredAt": "2026-01-01T12:00:00Z",
+        "correlationId": f"test-{uuid.uuid4()}",
+        "orderId": new_ulid(),
+        "data": {
+            "customerId": "cust-ada",
+            "lines": [{"sku": "MUG", "quantity": 2, "unitPrice": 1250}, {"sku": "TEE", "quantity": 1, "unitPrice": 2000}],
+            "total": total,
+            "currency": "EUR",
+        },
+    }
+
+
+def put(aws, stack, detail: dict) -> None:
+    answer = aws["events"].put_events(Entries=[{
+        "EventBusName": stack["outputs"]["EventBusName"],
+        "Source": "shop.checkout",
+        "DetailType": "order.placed",
+        "Detail": json.dumps(detail),
+    }])
+    assert answer["FailedEntryCount"] == 0, answer
+
+
+def received(aws, queue_url: str, fail: bool = False) -> list[dict]:
+    """Receives what is in a queue. A consumer that succeeded deletes its messages; one that
+    `fail`s leaves them, visible again at once (visibility timeout 0), as a retry would see them."""
+    kwargs = {"QueueUrl": queue_url, "MaxNumberOfMessages": 10, "AttributeNames": ["All"]}
+    if fail:
+        kwargs["VisibilityTimeout"] = 0
+    messages = aws["sqs"].receive_message(**kwargs).get("Messages", [])
+    if not fail:
+        for message in messages:
+            aws["sqs"].delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+    return messages
+
+
+# ----------------------------------------------------------------------------------------------
+# The stack file
+# ----------------------------------------------------------------------------------------------
+
+def test_the_stack_file_resolves_every_function_environment_to_physical_names(stack):
+    outputs, functions = stack["outputs"], stack["functions"]
+    expected_outputs = {
+        "EventBusName", "EventBusArn", "ProductsTableName", "OrdersTableName", "OutboxTableName",
+        "IdempotencyTableName", "ProcessedEventsTableName", "CustomersTableName", "LoyaltyTableName",
+        "AnalyticsTableName", "RecommendationsTableName", "OpsTopicArn",
+        *(f"{c}QueueUrl" for c in CONCERNS), *(f"{c}DeadLetterQueueUrl" for c in CONCERNS),
+    }
+    assert expected_outputs <= set(outputs)
+    assert outputs["EventBusName"] == "shop-test-orders"
+    assert {f: i["binary"] for f, i in functions.items()} == {
+        "CheckoutFunction": "checkout", "OutboxRelayFunction": "outbox-relay",
+        "RecommendationsApiFunction": "recommendations-api", "EmailFunction": "email",
+        "InventoryFunction": "inventory", "AnalyticsFunction": "analytics", "LoyaltyFunction": "loyalty",
+        "RecommendationsFunction": "recommendations",
+    }
+    checkout = functions["CheckoutFunction"]
+    assert checkout["environment"] == {
+        "PRODUCTS_TABLE": outputs["ProductsTableName"], "ORDERS_TABLE": outputs["OrdersTableName"],
+        "OUTBOX_TABLE": outputs["OutboxTableName"], "IDEMPOTENCY_TABLE": outputs["IdempotencyTableName"],
+        "EVENT_BUS_NAME": "shop-test-orders", "PAYMENT_GATEWAY": "sandbox",
+    }
+    assert checkout["http"] == [{"method": "POST", "path": "/orders"}, {"method": "GET", "path": "/orders/{id}"}]
+    assert functions["OutboxRelayFunction"]["schedules"] == ["rate(1 minute)"]
+    assert functions["EmailFunction"]["environment"]["SENDER_EMAIL"] == "receipts@shop.example"
+    for concern in CONCERNS:
+        (source,) = functions[f"{concern}Function"]["sqs"]
+        assert source["queueUrl"] == outputs[f"{concern}QueueUrl"]
+        assert source["queueArn"].endswith(":" + outputs[f"{concern}QueueUrl"].rsplit("/", 1)[1])
+        assert (source["batchSize"], source["maximumBatchingWindowInSeconds"], source["maximumConcurrency"]) == (10, 1, 5)
+        assert source["functionResponseTypes"] == ["ReportBatchItemFailures"]
+        assert functions[f"{concern}Function"]["environment"]["PROCESSED_EVENTS_TABLE"] == outputs["ProcessedEventsTableName"]
+    for info in functions.values():
+        assert all(isinstance(v, str) and v for v in info["environment"].values()), info["environment"]
+        assert (info["timeout"], info["memorySize"]) == (10, 256)
+
+
+def test_seed_data_and_the_sender_identity_are_in_place(stack, aws):
+    mug = aws["dynamodb"].get_item(TableName=stack["outputs"]["ProductsTableName"], Key={"sku": {"S": "MUG"}})["Item"]
+    assert mug["unitPrice"] == {"N": "1250"} and mug["available"] == {"N": "100"} and mug["reserved"] == {"N": "0"}
+    ada = aws["dynamodb"].get_item(TableName=stack["outputs"]["CustomersTableName"], Key={"customerId": {"S": "cust-ada"}})
+    assert ada["Item"]["email"] == {"S": "ada@example.com"}
+    assert "receipts@shop.example" in aws["ses"].list_identities()["Identities"]
+
+
+def test_what_moto_cloudformation_skips_is_applied_through_the_apis(stack, aws):
+    alarms = {a["AlarmName"]: a for a in aws["cloudwatch"].describe_alarms()["MetricAlarms"]}
+    for concern in CONCERNS:
+        alarm = alarms[f"shop-test-{concern}DeadLetterAlarm"]
+        assert alarm["ComparisonOperator"] == "GreaterThanThreshold" and alarm["Threshold"] == 0
+        assert alarm["AlarmActions"] == [stack["outputs"]["OpsTopicArn"]]
+        policy = aws["sqs"].get_queue_attributes(QueueUrl=stack["outputs"][f"{concern}QueueUrl"], AttributeNames=["Policy"])
+        statement = json.loads(policy["Attributes"]["Policy"])["Statement"][0]
+        assert statement["Principal"] == {"Service": "events.amazonaws.com"}
+        assert f"{concern}Rule" in statement["Condition"]["ArnEquals"]["aws:SourceArn"]
+    subscriptions = aws["sns"].list_subscriptions_by_topic(TopicArn=stack["outputs"]["OpsTopicArn"])["Subscriptions"]
+    assert [(s["Protocol"], s["Endpoint"]) for s in subscriptions] == [("email", "ops@example.com")]
+
+
+# ----------------------------------------------------------------------------------------------
+# The wiring
+# ----------------------------------------------------------------------------------------------
+
+def test_order_placed_reaches_every_consumer_queue(stack, aws):
+    detail = order_placed(total=4500)
+    put(aws, stack, detail)
+    for concern in CONCERNS:
+        messages = received(aws, stack["outputs"][f"{concern}QueueUrl"])
+        assert len(messages) == 1, f"{concern} got {len(messages)} messages"
+        body = json.loads(messages[0]["Body"])
+        assert (body["source"], body["detail-type"]) == ("shop.checkout", "order.placed")
+        assert body["detail"] == detail
+
+
+def test_a_free_order_is_filtered_out_of_loyalty_only(stack, aws):
+    detail = order_placed(total=0)
+    put(aws, stack, detail)
+    assert received(aws, stack["outputs"]["LoyaltyQueueUrl"]) == []
+    for concern in ("Email", "Inventory", "Analytics", "Recommendations"):
+        messages = received(aws, stack["outputs"][f"{concern}QueueUrl"])
+        assert [json.loads(m["Body"])["detail"]["eventId"] for m in messages] == [detail["eventId"]], concern
+
+
+def test_three_failed_receives_move_the_message_to_the_dead_letter_queue(stack, aws):
+    detail = order_placed(total=4500)
+    put(aws, stack, detail)
+    queue, dlq = stack["outputs"]["InventoryQueueUrl"], stack["outputs"]["InventoryDeadLetterQueueUrl"]
+    for attempt in (1, 2, 3):
+        (message,) = received(aws, queue, fail=True)
+        assert message["Attributes"]["ApproximateReceiveCount"] == str(attempt)
+    assert received(aws, queue, fail=True) == []  # maxReceiveCount 3 reached: moved on this receive
+    (dead,) = received(aws, dlq)
+    assert json.loads(dead["Body"])["detail"] == detail
+
+
+# ----------------------------------------------------------------------------------------------
+# Sample events (no moto needed)
+# ----------------------------------------------------------------------------------------------
+
+def test_sample_events_are_well_formed():
+    files = sorted(EVENTS.glob("*.json"))
+    assert len(files) >= 12
+    for path in files:
+        event = json.loads(path.read_text())
+        if event.get("version") == "2.0":
+            assert event["requestContext"]["stage"] == "$default" and event["isBase64Encoded"] is False
+            assert event["routeKey"] == event["requestContext"]["routeKey"]
+            if "body" in event:
+                json.loads(event["body"])
+                assert event["headers"]["idempotency-key"]
+        for record in event.get("Records", []):
+            assert record["eventSource"] == "aws:sqs"
+            try:
+                detail = json.loads(record["body"])["detail"]
+            except ValueError:
+                continue  # the poison record
+            assert ULID.match(detail["eventId"]) and ULID.match(detail["orderId"]), path.name
+    assert ULID.match(json.loads((EVENTS / "checkout-get-order.json").read_text())["pathParameters"]["id"])
+
+
+def test_the_local_copy_drops_functions_and_what_depends_on_them():
+    expanded = localstack.expand(localstack.load_template())
+    kept, dropped = localstack.split(expanded)
+    assert not [r for r in kept["Resources"].values() if r["Type"].startswith(localstack.LOCAL_ONLY_PREFIXES)]
+    assert "OutboxRelayFunctionEveryMinute" in dropped  # a schedule rule whose target is a function
+    assert "ApiUrl" not in kept["Outputs"] and "EventBusName" in kept["Outputs"]

@@ -126,7 +126,8 @@ pub struct Stack {
 impl Stack {
     /// Creates a fresh stack in `emulator` from template.yaml and seeds it from tools/seed.json.
     pub fn provision(emulator: &Emulator) -> Stack {
-        let name = format!("test-{}", ulid::Ulid::new().to_string().to_lowercase());
+        // Short: physical names derive from it and some AWS names are capped at 48 characters.
+        let name = format!("t{}", &ulid::Ulid::new().to_string().to_lowercase()[18..]);
         let out = std::env::temp_dir().join(format!("{name}.json"));
         let python = venv().join("bin/python");
         let tool = workspace_root().join("tools/localstack.py");

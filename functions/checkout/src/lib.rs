@@ -11,3 +11,25 @@ pub mod service;
 
 pub use saga::Ports;
 pub use service::Checkout;
+
+use shared::adapters::dynamodb::{DynamoIdempotency, DynamoOutbox, DynamoShop};
+use shared::adapters::eventbridge::EventBridgePublisher;
+use shared::adapters::sandbox_payments::SandboxGateway;
+use shared::config::{self, Env, MissingEnv};
+use std::sync::Arc;
+
+/// The checkout wired to AWS from its environment: the same for Lambda and the local runner.
+pub fn from_env(env: &Env, aws: &aws_config::SdkConfig) -> Result<Checkout, MissingEnv> {
+    let dynamodb = config::dynamodb(aws);
+    let tables = config::shop_tables(env)?;
+    let shop = Arc::new(DynamoShop::new(dynamodb.clone(), tables.clone()));
+    Ok(Checkout::new(Ports {
+        catalogue: shop.clone(),
+        orders: shop,
+        outbox: Arc::new(DynamoOutbox::new(dynamodb.clone(), tables.outbox)),
+        publisher: Arc::new(EventBridgePublisher::new(config::eventbridge(aws), env.get("EVENT_BUS_NAME")?)),
+        // The sandbox is the only gateway shipped; a real one implements `PaymentGateway`.
+        payments: Arc::new(SandboxGateway::default()),
+        idempotency: Arc::new(DynamoIdempotency::new(dynamodb, env.get("IDEMPOTENCY_TABLE")?)),
+    }))
+}

@@ -49,6 +49,45 @@ pub async fn relay(
     }
 }
 
+/// The relay's dependencies, wired from its environment.
+pub struct Relay {
+    pub outbox: shared::adapters::dynamodb::DynamoOutbox,
+    pub publisher: shared::adapters::eventbridge::EventBridgePublisher,
+    pub grace: chrono::Duration,
+}
+
+impl Relay {
+    pub fn from_env(
+        env: &shared::config::Env,
+        aws: &aws_config::SdkConfig,
+    ) -> Result<Relay, shared::config::MissingEnv> {
+        use shared::config;
+        let grace = env.get_or("OUTBOX_GRACE_SECONDS", "30").parse().unwrap_or(30);
+        Ok(Relay {
+            outbox: shared::adapters::dynamodb::DynamoOutbox::new(config::dynamodb(aws), env.get("OUTBOX_TABLE")?),
+            publisher: shared::adapters::eventbridge::EventBridgePublisher::new(
+                config::eventbridge(aws),
+                env.get("EVENT_BUS_NAME")?,
+            ),
+            grace: chrono::Duration::seconds(grace),
+        })
+    }
+
+    /// One scheduled pass: publish what has waited longer than the grace period.
+    pub async fn run_once(&self) -> Result<RelayReport, StoreError> {
+        let report = relay(&self.outbox, &self.publisher, Utc::now() - self.grace, Backoff::BACKGROUND).await?;
+        tracing::info!(published = report.published, failed = report.failed, "outbox relay pass");
+        shared::telemetry::metric(
+            "outbox-relay",
+            "OutboxRelayed",
+            shared::telemetry::Unit::Count,
+            report.published as f64,
+        );
+        shared::telemetry::metric("outbox-relay", "OutboxStuck", shared::telemetry::Unit::Count, report.failed as f64);
+        Ok(report)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -125,5 +164,15 @@ mod tests {
         let bus = MemoryBus::default();
         assert_eq!(relay(&shop, &bus, later(), FAST).await.unwrap().published, PAGE + 5);
         assert_eq!(shop.outbox_len(), 0);
+    }
+}
+
+#[cfg(test)]
+mod sample_event {
+    #[test]
+    fn the_schedule_sample_is_a_scheduled_eventbridge_event() {
+        let text = include_str!("../../../events/outbox-relay-schedule.json");
+        let event: aws_lambda_events::event::eventbridge::EventBridgeEvent = serde_json::from_str(text).unwrap();
+        assert_eq!((event.source.as_str(), event.detail_type.as_str()), ("aws.events", "Scheduled Event"));
     }
 }

@@ -13,6 +13,25 @@ pub fn env_or(name: &str, default: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| default.to_owned())
 }
 
+/// A function's environment variables. In Lambda they are the process environment; the
+/// local runner hosts several functions in one process, each with its own map from the template.
+#[derive(Debug, Clone, Default)]
+pub struct Env(pub std::collections::BTreeMap<String, String>);
+
+impl Env {
+    pub fn from_process() -> Env {
+        Env(std::env::vars().collect())
+    }
+
+    pub fn get(&self, name: &'static str) -> Result<String, MissingEnv> {
+        self.0.get(name).cloned().ok_or(MissingEnv(name))
+    }
+
+    pub fn get_or(&self, name: &str, default: &str) -> String {
+        self.0.get(name).cloned().unwrap_or_else(|| default.to_owned())
+    }
+}
+
 /// The shared SDK configuration. `aws-config` reads `AWS_ENDPOINT_URL` (and per-service
 /// `AWS_ENDPOINT_URL_<SERVICE>`), so the same binary talks to the local emulator or to AWS
 /// with no code change.
@@ -28,10 +47,10 @@ pub fn eventbridge(config: &aws_config::SdkConfig) -> aws_sdk_eventbridge::Clien
     aws_sdk_eventbridge::Client::new(config)
 }
 
-pub fn shop_tables() -> Result<crate::adapters::dynamodb::ShopTables, MissingEnv> {
+pub fn shop_tables(env: &Env) -> Result<crate::adapters::dynamodb::ShopTables, MissingEnv> {
     Ok(crate::adapters::dynamodb::ShopTables {
-        products: env("PRODUCTS_TABLE")?,
-        orders: env("ORDERS_TABLE")?,
-        outbox: env("OUTBOX_TABLE")?,
+        products: env.get("PRODUCTS_TABLE")?,
+        orders: env.get("ORDERS_TABLE")?,
+        outbox: env.get("OUTBOX_TABLE")?,
     })
 }

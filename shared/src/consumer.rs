@@ -127,6 +127,16 @@ pub async fn handle_batch<C: Consumer>(
     response
 }
 
+/// The Lambda entry point of a consumer: SQS batches in, partial batch responses out.
+pub async fn serve<C: Consumer>(consumer: C) -> Result<(), lambda_runtime::Error> {
+    let consumer = &consumer;
+    lambda_runtime::run(lambda_runtime::service_fn(move |event: lambda_runtime::LambdaEvent<SqsEvent>| async move {
+        let now = chrono::Utc::now().timestamp_millis();
+        Ok::<_, lambda_runtime::Error>(handle_batch(consumer, &event.payload, now, event.context.deadline as i64).await)
+    }))
+    .await
+}
+
 /// For an effect outside DynamoDB: claim the event under a lease, run the effect, mark it
 /// complete; release the claim if the effect fails so the retry runs it. (If the process dies
 /// between the effect and `complete`, the lease lapses and the effect may run again: external

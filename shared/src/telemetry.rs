@@ -64,8 +64,21 @@ pub fn emf_line(namespace: &str, service: &str, name: &str, unit: Unit, value: f
     .to_string()
 }
 
+static METRICS_TO_LOG: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Sends metric lines to the log instead of stdout: for hosts that print to the terminal
+/// (the local demo), where Lambda's stdout capture does not exist.
+pub fn metrics_to_log() {
+    METRICS_TO_LOG.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
 pub fn metric(service: &str, name: &str, unit: Unit, value: f64) {
-    println!("{}", emf_line("Shop", service, name, unit, value));
+    let line = emf_line("Shop", service, name, unit, value);
+    if METRICS_TO_LOG.load(std::sync::atomic::Ordering::Relaxed) {
+        tracing::info!(target: "emf", emf = %line);
+    } else {
+        println!("{line}");
+    }
 }
 
 #[cfg(test)]

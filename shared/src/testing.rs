@@ -59,3 +59,34 @@ pub fn sqs_batch(bodies: &[String]) -> SqsEvent {
 pub fn failed_ids(response: &aws_lambda_events::event::sqs::SqsBatchResponse) -> Vec<String> {
     response.batch_item_failures.iter().map(|f| f.item_identifier.clone()).collect()
 }
+
+/// A sample event file from the workspace's `events/` directory, as the SQS event it holds.
+/// Panics with the path when the file is missing or is not an SQS event: the samples are part
+/// of the contract between the template, the local tooling and the consumers.
+pub fn sample_batch(file: &str) -> SqsEvent {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../events").join(file);
+    let json = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read sample {}: {e}", path.display()));
+    serde_json::from_str(&json).unwrap_or_else(|e| panic!("{} is not an SQS event: {e}", path.display()))
+}
+
+/// The `order.placed` events a batch carries, with their message ids; records that are not
+/// one (poison) are left out. Tests seed their fakes from these so that every good record
+/// can succeed, whatever the sample contains.
+pub fn order_placed_records(batch: &SqsEvent) -> Vec<(String, Envelope<OrderPlacedV1>)> {
+    use aws_lambda_events::event::eventbridge::EventBridgeEvent;
+    batch
+        .records
+        .iter()
+        .filter_map(|record| {
+            let event: EventBridgeEvent<serde_json::Value> = serde_json::from_str(record.body.as_deref()?).ok()?;
+            let envelope = Envelope::from_detail(&event.detail).ok()?;
+            Some((record.message_id.clone().unwrap_or_default(), envelope))
+        })
+        .collect()
+}
+
+/// The message ids of a batch's records that are not `order.placed` events.
+pub fn poison_ids(batch: &SqsEvent) -> Vec<String> {
+    let good: Vec<String> = order_placed_records(batch).into_iter().map(|(id, _)| id).collect();
+    batch.records.iter().map(|r| r.message_id.clone().unwrap_or_default()).filter(|id| !good.contains(id)).collect()
+}

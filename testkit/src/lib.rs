@@ -89,6 +89,12 @@ impl Drop for Emulator {
     }
 }
 
+/// An emulator's address, for work that does not own it.
+#[derive(Debug, Clone)]
+pub struct EmulatorRef {
+    pub endpoint: String,
+}
+
 /// One function of the stack as the template defines it, with physical names resolved.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -100,12 +106,22 @@ pub struct FunctionDef {
     pub sqs: Vec<SqsSource>,
     #[serde(default)]
     pub http: Vec<HttpRoute>,
+    #[serde(default)]
+    pub schedules: Vec<String>,
+    /// Seconds, from the template.
+    #[serde(default = "default_timeout")]
+    pub timeout: u64,
+}
+
+fn default_timeout() -> u64 {
+    3
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SqsSource {
     pub queue_url: String,
+    pub queue_arn: String,
     pub batch_size: Option<u32>,
     pub maximum_batching_window_in_seconds: Option<u32>,
 }
@@ -126,15 +142,30 @@ pub struct Stack {
 impl Stack {
     /// Creates a fresh stack in `emulator` from template.yaml and seeds it from tools/seed.json.
     pub fn provision(emulator: &Emulator) -> Stack {
+        Stack::provision_with(emulator, &[], None)
+    }
+
+    /// As `provision`, with template parameters and the local API's URL as the `ApiUrl` output.
+    pub fn provision_with(emulator: &Emulator, parameters: &[(&str, &str)], api_url: Option<&str>) -> Stack {
+        Stack::provision_at(&EmulatorRef { endpoint: emulator.endpoint.clone() }, parameters, api_url)
+    }
+
+    /// As `provision_with`, for an emulator known by its endpoint.
+    pub fn provision_at(emulator: &EmulatorRef, parameters: &[(&str, &str)], api_url: Option<&str>) -> Stack {
         // Short: physical names derive from it and some AWS names are capped at 48 characters.
         let name = format!("t{}", &ulid::Ulid::new().to_string().to_lowercase()[18..]);
+        let mut extra: Vec<String> =
+            parameters.iter().flat_map(|(k, v)| ["--param".to_owned(), format!("{k}={v}")]).collect();
+        if let Some(url) = api_url {
+            extra.extend(["--api-url".to_owned(), url.to_owned()]);
+        }
         let out = std::env::temp_dir().join(format!("{name}.json"));
         let python = venv().join("bin/python");
         let tool = workspace_root().join("tools/localstack.py");
-        for args in [
-            vec!["provision", "--endpoint", &emulator.endpoint, "--stack", &name, "--out", out.to_str().unwrap()],
-            vec!["seed", "--endpoint", &emulator.endpoint, "--stack-file", out.to_str().unwrap()],
-        ] {
+        let mut provision =
+            vec!["provision", "--endpoint", &emulator.endpoint, "--stack", &name, "--out", out.to_str().unwrap()];
+        provision.extend(extra.iter().map(String::as_str));
+        for args in [provision, vec!["seed", "--endpoint", &emulator.endpoint, "--stack-file", out.to_str().unwrap()]] {
             let status = Command::new(&python)
                 .arg(&tool)
                 .args(&args)

@@ -1,0 +1,232 @@
+//! The demo: a scripted morning at the shop, printed as a timeline, then a summary read back
+//! from the emulator. Every fault here is configuration or data (a card token, a customer with
+//! no address), never a code path added for the demo.
+
+use crate::poller::Observation;
+use crate::probe::{eventually, Answer, Probe, ProbeError};
+use crate::system::{LocalSystem, Mode, Options};
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+use tokio::sync::broadcast;
+
+pub const CONSUMERS: [&str; 5] =
+    ["AnalyticsFunction", "EmailFunction", "InventoryFunction", "LoyaltyFunction", "RecommendationsFunction"];
+
+/// Options the demo runs with: retries after 2 s instead of 60 s, to see a DLQ fill in seconds.
+pub fn options(mode: Mode) -> Options {
+    Options { mode, parameters: vec![("ConsumerVisibilityTimeout".into(), "2".into())], api_port: None }
+}
+
+pub async fn main(mode: Mode) -> Result<(), Box<dyn std::error::Error>> {
+    // Function logs go to a file so the timeline stays readable.
+    std::fs::create_dir_all(".local")?;
+    let log = std::fs::File::create(".local/demo.log")?;
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .with_writer(std::sync::Mutex::new(log))
+        .with_env_filter(tracing_subscriber::EnvFilter::new("info"))
+        .try_init();
+    shared::telemetry::metrics_to_log();
+    println!("Starting the shop locally: emulator, stack from template.yaml, functions...");
+    let system = LocalSystem::start(options(mode)).await.map_err(|e| e.to_string())?;
+    let result = run(&system).await;
+    system.stop().await;
+    println!("\nStopped everything. Function logs: .local/demo.log");
+    result.map_err(|e| e.to_string().into())
+}
+
+struct Timeline {
+    started: Instant,
+}
+
+impl Timeline {
+    fn say(&self, text: impl AsRef<str>) {
+        println!("[{:6.2}s] {}", self.started.elapsed().as_secs_f64(), text.as_ref());
+    }
+}
+
+fn order_line(answer: &Answer) -> String {
+    let detail = answer.body["type"].as_str().map(|t| t.rsplit('/').next().unwrap_or(t).to_owned());
+    match (answer.status, detail) {
+        (201, _) => format!(
+            "{} {} in {:.0} ms, order {}",
+            answer.status,
+            answer.body["status"].as_str().unwrap_or("?"),
+            answer.millis,
+            answer.body["orderId"].as_str().unwrap_or("?")
+        ),
+        (status, Some(kind)) => format!("{status} {kind} in {:.0} ms", answer.millis),
+        (status, None) => format!("{status} in {:.0} ms", answer.millis),
+    }
+}
+
+/// Waits until every consumer has handled the order's event, printing outcomes as they come.
+async fn follow(
+    timeline: &Timeline,
+    rx: &mut broadcast::Receiver<Observation>,
+    order_id: &str,
+    until: Duration,
+) -> Vec<Observation> {
+    let deadline = Instant::now() + until;
+    let mut seen: Vec<Observation> = Vec::new();
+    let done = |seen: &[Observation]| CONSUMERS.iter().all(|c| seen.iter().any(|o| o.function == *c && o.succeeded));
+    while !done(&seen) {
+        let Ok(Ok(obs)) = tokio::time::timeout(deadline.saturating_duration_since(Instant::now()), rx.recv()).await
+        else {
+            break;
+        };
+        if obs.order_id.as_deref() != Some(order_id) {
+            continue;
+        }
+        let outcome = if obs.succeeded { "ok" } else { "FAILED, will be retried" };
+        timeline.say(format!("    {:<24} {outcome} (receive {})", obs.function, obs.receive_count));
+        seen.push(obs);
+    }
+    seen
+}
+
+async fn run(system: &LocalSystem) -> Result<(), ProbeError> {
+    let probe = Probe::new(system);
+    let mut rx = system.observations.subscribe();
+    let timeline = Timeline { started: Instant::now() };
+    println!("\nAPI {}   emulator {}\n", system.api_url, system.emulator.endpoint);
+
+    println!("1. A good order: the customer waits only for price, stock, payment and persistence");
+    let good = probe.place_order("demo-good", "cust-ada", &[("MUG", 2), ("TEE", 1)], "tok_visa").await?;
+    timeline.say(format!("POST /orders cust-ada MUG x2, TEE x1 -> {}", order_line(&good)));
+    let order_id = good.body["orderId"].as_str().unwrap_or_default().to_owned();
+    let seen = follow(&timeline, &mut rx, &order_id, Duration::from_secs(30)).await;
+    let event_detail = seen.iter().find_map(|o| o.detail.clone());
+
+    println!("\n2. The same request again, same Idempotency-Key (a client retry)");
+    let stock_before = probe.stock("MUG").await?;
+    let again = probe.place_order("demo-good", "cust-ada", &[("MUG", 2), ("TEE", 1)], "tok_visa").await?;
+    timeline.say(format!(
+        "POST /orders (retry) -> {}, Idempotent-Replayed: {}, same order: {}",
+        order_line(&again),
+        again.header("idempotent-replayed").unwrap_or("no"),
+        again.body["orderId"] == good.body["orderId"]
+    ));
+    timeline.say(format!(
+        "    MUG stock (available, reserved) {:?} -> {:?}: charged and reserved once",
+        stock_before,
+        probe.stock("MUG").await?
+    ));
+
+    println!("\n3. A declined card");
+    let before = probe.stock("HOODIE").await?;
+    let declined = probe.place_order("demo-declined", "cust-grace", &[("HOODIE", 1)], "tok_chargeDeclined").await?;
+    timeline.say(format!("POST /orders tok_chargeDeclined -> {}", order_line(&declined)));
+    timeline.say(format!(
+        "    HOODIE stock {:?} -> {:?}: the reservation was released",
+        before,
+        probe.stock("HOODIE").await?
+    ));
+
+    println!("\n4. More than the stock");
+    let short = probe.place_order("demo-short", "cust-grace", &[("CAP", 6), ("STICKER", 1)], "tok_visa").await?;
+    timeline.say(format!("POST /orders CAP x6 (5 in stock) -> {}, SKUs {}", order_line(&short), short.body["skus"]));
+
+    println!("\n5. One consumer fails for one order (cust-ghost has no customer record, so no address)");
+    let ghost = probe.place_order("demo-ghost", "cust-ghost", &[("POSTER", 1)], "tok_mastercard").await?;
+    timeline.say(format!("POST /orders cust-ghost POSTER x1 -> {}", order_line(&ghost)));
+    let ghost_id = ghost.body["orderId"].as_str().unwrap_or_default().to_owned();
+    let watch = async {
+        let mut failures = 0;
+        while failures < 3 {
+            let Ok(obs) = rx.recv().await else { break };
+            if obs.order_id.as_deref() == Some(ghost_id.as_str()) {
+                let outcome =
+                    if obs.succeeded { "ok".to_owned() } else { format!("FAILED (receive {})", obs.receive_count) };
+                timeline.say(format!("    {:<24} {outcome}", obs.function));
+                failures += usize::from(!obs.succeeded);
+            }
+        }
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(45), watch).await;
+    let dead =
+        eventually(Duration::from_secs(30), || async {
+            probe.peek("EmailDeadLetterQueueUrl").await.ok().and_then(|bodies| {
+                bodies.into_iter().find(|b| b["detail"]["orderId"].as_str() == Some(ghost_id.as_str()))
+            })
+        })
+        .await;
+    match dead {
+        Some(event) => timeline.say(format!(
+            "    EmailDeadLetterQueue holds it, original event intact: eventId {} orderId {}",
+            event["detail"]["eventId"].as_str().unwrap_or("?"),
+            event["detail"]["orderId"].as_str().unwrap_or("?")
+        )),
+        None => timeline.say("    (the message has not reached the dead-letter queue yet)"),
+    }
+
+    println!("\n6. A duplicate order.placed put on the bus directly (at-least-once delivery, a replay)");
+    if let Some(detail) = event_detail {
+        let points = probe.loyalty_points("cust-ada").await?;
+        let emails = probe.emails_sent().await?;
+        probe.put_on_bus("shop.checkout", "order.placed", &detail).await?;
+        timeline.say(format!("PutEvents order.placed eventId {}", detail["eventId"].as_str().unwrap_or("?")));
+        follow(&timeline, &mut rx, &order_id, Duration::from_secs(30)).await;
+        timeline.say(format!(
+            "    loyalty points of cust-ada {} -> {}, e-mails sent {} -> {}: skipped as duplicates",
+            points,
+            probe.loyalty_points("cust-ada").await?,
+            emails,
+            probe.emails_sent().await?
+        ));
+    }
+
+    summary(&probe).await
+}
+
+async fn summary(probe: &Probe) -> Result<(), ProbeError> {
+    println!("\nSummary, read back from the emulator");
+    let mut statuses: BTreeMap<String, usize> = BTreeMap::new();
+    let mut orders: BTreeMap<String, String> = BTreeMap::new();
+    for item in probe.scan("OrdersTableName").await? {
+        let id = item.get("orderId").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+        let kind = item.get("type").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+        let status = match kind.as_str() {
+            "PaymentCaptured" => "PLACED",
+            "Cancelled" => "CANCELLED",
+            _ => "PENDING_PAYMENT",
+        };
+        let entry = orders.entry(id).or_insert_with(|| status.to_owned());
+        if status != "PENDING_PAYMENT" {
+            *entry = status.to_owned();
+        }
+    }
+    orders.values().for_each(|s| *statuses.entry(s.clone()).or_default() += 1);
+    println!("  orders          {statuses:?}");
+    let mut stock = Vec::new();
+    for sku in ["MUG", "TEE", "HOODIE", "CAP", "STICKER", "POSTER"] {
+        let (available, reserved) = probe.stock(sku).await?;
+        stock.push(format!("{sku} {available}+{reserved}"));
+    }
+    println!("  stock           {} (available+reserved)", stock.join(", "));
+    let mut points = Vec::new();
+    for customer in ["cust-ada", "cust-grace", "cust-ghost"] {
+        points.push(format!("{customer} {}", probe.loyalty_points(customer).await?));
+    }
+    println!("  loyalty points  {}", points.join(", "));
+    for item in probe.scan("AnalyticsTableName").await? {
+        let key = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+        if key("pk").starts_with("DAY#") {
+            println!(
+                "  analytics       {} {}: revenue {} cents, {} orders, {} units",
+                key("pk"),
+                key("sk"),
+                crate::probe::number(&item, "revenue"),
+                crate::probe::number(&item, "orders"),
+                crate::probe::number(&item, "units")
+            );
+        }
+    }
+    println!("  e-mails sent    {}", probe.emails_sent().await?);
+    let mut depths = Vec::new();
+    for consumer in ["Email", "Inventory", "Analytics", "Loyalty", "Recommendations"] {
+        depths.push(format!("{consumer} {}", probe.depth(&format!("{consumer}DeadLetterQueueUrl")).await?));
+    }
+    println!("  DLQ depths      {}", depths.join(", "));
+    Ok(())
+}

@@ -1,0 +1,81 @@
+//! Functions hosted in this process, each built from its own environment by the same
+//! `from_env` its Lambda `main` uses, and invoked with Lambda's JSON payloads.
+
+use aws_lambda_events::event::sqs::SqsEvent;
+use futures::future::BoxFuture;
+use lambda_http::Service;
+use lambda_runtime::{Context, LambdaEvent};
+use serde_json::Value;
+use shared::config::{Env, MissingEnv};
+use shared::consumer::{handle_batch, Consumer};
+use std::future::Future;
+use std::sync::Arc;
+
+/// A function as the Invoke API sees it: a JSON payload in, a JSON result or an error out.
+pub type Handler = Arc<dyn Fn(Value, Context) -> BoxFuture<'static, Result<Value, String>> + Send + Sync>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error(transparent)]
+    MissingEnv(#[from] MissingEnv),
+    #[error("no function binary named {0} in this workspace")]
+    Unknown(String),
+}
+
+/// Builds the handler of `binary` with `env`, as Lambda would start it.
+pub fn build(binary: &str, env: &Env, aws: &aws_config::SdkConfig) -> Result<Handler, BuildError> {
+    Ok(match binary {
+        "checkout" => {
+            let checkout = Arc::new(checkout::from_env(env, aws)?);
+            http(move |req| {
+                let checkout = checkout.clone();
+                async move { checkout::http::handle(&checkout, req).await }
+            })
+        }
+        "outbox-relay" => {
+            let relay = Arc::new(outbox_relay::Relay::from_env(env, aws)?);
+            Arc::new(move |_payload, _ctx| {
+                let relay = relay.clone();
+                Box::pin(async move {
+                    let report = relay.run_once().await.map_err(|e| e.to_string())?;
+                    serde_json::to_value(report).map_err(|e| e.to_string())
+                })
+            })
+        }
+        "loyalty" => sqs(loyalty::Loyalty::from_env(env, aws)?),
+        other => return Err(BuildError::Unknown(other.to_owned())),
+    })
+}
+
+/// An HTTP function behind `lambda_http`'s own adapter: the payload v2 → `Request` and
+/// `Response` → payload conversions are exactly those `lambda_http::run` performs.
+fn http<F, Fut>(handler: F) -> Handler
+where
+    F: Fn(lambda_http::Request) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Result<lambda_http::Response<lambda_http::Body>, lambda_http::Error>> + Send + 'static,
+{
+    Arc::new(move |payload, context| {
+        let handler = handler.clone();
+        Box::pin(async move {
+            let request: lambda_http::request::LambdaRequest =
+                serde_json::from_value(payload).map_err(|e| format!("not an API Gateway event: {e}"))?;
+            let mut adapter = lambda_http::Adapter::from(lambda_http::service_fn(handler));
+            let response = adapter.call(LambdaEvent::new(request, context)).await.map_err(|e| e.to_string())?;
+            serde_json::to_value(response).map_err(|e| e.to_string())
+        })
+    })
+}
+
+/// A consumer behind the SQS event source: the same `handle_batch` its Lambda `main` serves.
+fn sqs<C: Consumer + 'static>(consumer: C) -> Handler {
+    let consumer = Arc::new(consumer);
+    Arc::new(move |payload, context| {
+        let consumer = consumer.clone();
+        Box::pin(async move {
+            let batch: SqsEvent = serde_json::from_value(payload).map_err(|e| format!("not an SQS event: {e}"))?;
+            let now = chrono::Utc::now().timestamp_millis();
+            let response = handle_batch(consumer.as_ref(), &batch, now, context.deadline as i64).await;
+            serde_json::to_value(response).map_err(|e| e.to_string())
+        })
+    })
+}

@@ -1,0 +1,20 @@
+//! The local twin of `template.yaml`.
+//!
+//! moto (the AWS emulator) hosts what it can: tables, the bus and its rules, queues with their
+//! redrive policies. moto cannot run Lambda functions, so this crate plays the parts of AWS
+//! that invoke them, with AWS's semantics:
+//! - `api`: API Gateway HTTP API, payload format 2.0, for the template's routes;
+//! - `poller`: Lambda's SQS event source (long poll, batch size and window, partial batch
+//!   responses, failures left to reappear after the visibility timeout);
+//! - `schedule`: EventBridge schedules (`rate(...)`).
+//! Functions run from the same code and environment as in AWS: in this process (`functions`)
+//! or under `cargo lambda watch`, reached through the Lambda Invoke API (`invoke`).
+
+pub mod api;
+pub mod demo;
+pub mod functions;
+pub mod invoke;
+pub mod poller;
+pub mod probe;
+pub mod schedule;
+pub mod system;

@@ -1,0 +1,52 @@
+//! `shop-local demo` runs a scripted scenario and stops; `shop-local dev` leaves the system
+//! running for curl until Ctrl-C. `--cargo-lambda` runs the functions under `cargo lambda watch`.
+
+use local::system::{LocalSystem, Mode, Options};
+
+fn usage() -> ! {
+    eprintln!("usage: shop-local (demo | dev [--outputs FILE] [--port PORT]) [--cargo-lambda [--invoke-port PORT]]");
+    std::process::exit(2)
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let flag =
+        |name: &str| args.iter().position(|a| a == name).map(|i| args.get(i + 1).cloned().unwrap_or_else(|| usage()));
+    let mode = if args.iter().any(|a| a == "--cargo-lambda") {
+        let port = flag("--invoke-port").map(|p| p.parse().unwrap_or_else(|_| usage())).unwrap_or(9000);
+        Mode::CargoLambda { port }
+    } else {
+        Mode::InProcess
+    };
+    match args.first().map(String::as_str) {
+        Some("demo") => local::demo::main(mode).await,
+        Some("dev") => {
+            shared::telemetry::init();
+            let options = Options {
+                mode,
+                parameters: Vec::new(),
+                api_port: flag("--port").map(|p| p.parse().unwrap_or_else(|_| usage())),
+            };
+            let system = LocalSystem::start(options).await?;
+            let outputs = serde_json::to_string_pretty(&system.outputs())?;
+            let path = flag("--outputs").unwrap_or_else(|| ".local/stack-outputs.json".into());
+            if let Some(dir) = std::path::Path::new(&path).parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            std::fs::write(&path, &outputs)?;
+            eprintln!("\nThe shop runs locally. API: {}  emulator: {}", system.api_url, system.emulator.endpoint);
+            eprintln!("Stack outputs written to {path}. Try:\n");
+            eprintln!(
+                "  curl -si {}/orders -H 'content-type: application/json' -H \"idempotency-key: $(uuidgen || date +%s%N)\" \\\n    -d '{{\"customerId\":\"cust-ada\",\"items\":[{{\"sku\":\"MUG\",\"quantity\":1}}],\"paymentToken\":\"tok_visa\",\"currency\":\"EUR\"}}'\n",
+                system.api_url
+            );
+            eprintln!("Ctrl-C stops everything.");
+            tokio::signal::ctrl_c().await?;
+            eprintln!("stopping...");
+            system.stop().await;
+            Ok(())
+        }
+        _ => usage(),
+    }
+}

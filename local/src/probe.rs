@@ -1,0 +1,209 @@
+//! Reading the running system: HTTP calls to the local API, and state read back from the
+//! emulator with the AWS SDK. Used by the demo to report and by the end-to-end test to assert.
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_sqs::types::QueueAttributeName;
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+
+pub struct Probe {
+    pub api_url: String,
+    pub endpoint: String,
+    pub outputs: std::collections::BTreeMap<String, String>,
+    pub http: reqwest::Client,
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub sqs: aws_sdk_sqs::Client,
+    pub eventbridge: aws_sdk_eventbridge::Client,
+}
+
+/// An HTTP answer and how long it took.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+    pub millis: f64,
+}
+
+impl Answer {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+pub type ProbeError = Box<dyn std::error::Error + Send + Sync>;
+
+impl Probe {
+    pub fn new(system: &crate::system::LocalSystem) -> Probe {
+        Probe {
+            api_url: system.api_url.clone(),
+            endpoint: system.emulator.endpoint.clone(),
+            outputs: system.outputs(),
+            http: reqwest::Client::new(),
+            dynamodb: aws_sdk_dynamodb::Client::new(&system.aws),
+            sqs: aws_sdk_sqs::Client::new(&system.aws),
+            eventbridge: aws_sdk_eventbridge::Client::new(&system.aws),
+        }
+    }
+
+    pub fn output(&self, key: &str) -> &str {
+        self.outputs.get(key).map(String::as_str).unwrap_or_default()
+    }
+
+    pub async fn place_order(
+        &self,
+        key: &str,
+        customer: &str,
+        items: &[(&str, u32)],
+        token: &str,
+    ) -> Result<Answer, ProbeError> {
+        let items: Vec<Value> = items.iter().map(|(sku, q)| json!({"sku": sku, "quantity": q})).collect();
+        let body = json!({"customerId": customer, "items": items, "paymentToken": token, "currency": "EUR"});
+        let started = Instant::now();
+        let response = self
+            .http
+            .post(format!("{}/orders", self.api_url))
+            .header("content-type", "application/json")
+            .header("idempotency-key", key)
+            .header("x-correlation-id", format!("demo-{key}"))
+            .body(body.to_string())
+            .send()
+            .await?;
+        answer(response, started).await
+    }
+
+    pub async fn get(&self, path: &str) -> Result<Answer, ProbeError> {
+        let started = Instant::now();
+        answer(self.http.get(format!("{}{path}", self.api_url)).send().await?, started).await
+    }
+
+    /// (available, reserved) of a SKU.
+    pub async fn stock(&self, sku: &str) -> Result<(i64, i64), ProbeError> {
+        let item = self
+            .dynamodb
+            .get_item()
+            .table_name(self.output("ProductsTableName"))
+            .key("sku", AttributeValue::S(sku.into()))
+            .consistent_read(true)
+            .send()
+            .await?
+            .item
+            .ok_or("no such product")?;
+        Ok((number(&item, "available"), number(&item, "reserved")))
+    }
+
+    pub async fn loyalty_points(&self, customer: &str) -> Result<i64, ProbeError> {
+        let item = self
+            .dynamodb
+            .get_item()
+            .table_name(self.output("LoyaltyTableName"))
+            .key("customerId", AttributeValue::S(customer.into()))
+            .key("entry", AttributeValue::S("BALANCE".into()))
+            .consistent_read(true)
+            .send()
+            .await?
+            .item;
+        Ok(item.map(|i| number(&i, "points")).unwrap_or(0))
+    }
+
+    /// Every item of a table, for summaries (the local tables are small).
+    pub async fn scan(
+        &self,
+        output: &str,
+    ) -> Result<Vec<std::collections::HashMap<String, AttributeValue>>, ProbeError> {
+        let out = self.dynamodb.scan().table_name(self.output(output)).consistent_read(true).send().await?;
+        Ok(out.items.unwrap_or_default())
+    }
+
+    /// Messages visible plus in flight in the queue named by a stack output.
+    pub async fn depth(&self, queue_output: &str) -> Result<i64, ProbeError> {
+        let out = self
+            .sqs
+            .get_queue_attributes()
+            .queue_url(self.output(queue_output))
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+            .send()
+            .await?;
+        let attrs = out.attributes.unwrap_or_default();
+        let count = |name| attrs.get(&name).and_then(|v| v.parse::<i64>().ok()).unwrap_or(0);
+        Ok(count(QueueAttributeName::ApproximateNumberOfMessages)
+            + count(QueueAttributeName::ApproximateNumberOfMessagesNotVisible))
+    }
+
+    /// The bodies in a queue, read without taking them (visibility timeout 0).
+    pub async fn peek(&self, queue_output: &str) -> Result<Vec<Value>, ProbeError> {
+        let out = self
+            .sqs
+            .receive_message()
+            .queue_url(self.output(queue_output))
+            .max_number_of_messages(10)
+            .visibility_timeout(0)
+            .send()
+            .await?;
+        Ok(out
+            .messages
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|m| m.body().and_then(|b| serde_json::from_str(b).ok()))
+            .collect())
+    }
+
+    /// How many e-mails the emulator's SES has accepted.
+    pub async fn emails_sent(&self) -> Result<usize, ProbeError> {
+        let data: Value = self.http.get(format!("{}/moto-api/data.json", self.endpoint)).send().await?.json().await?;
+        let sent = |service: &str| {
+            data[service]["sent_messages"]
+                .as_object()
+                .map(|o| o.values().map(|v| v.as_array().map_or(0, Vec::len)).sum::<usize>())
+                .or_else(|| data[service]["sent_messages"].as_array().map(Vec::len))
+                .unwrap_or(0)
+        };
+        Ok(sent("ses") + sent("sesv2"))
+    }
+
+    /// Puts an event's `detail` on the bus again, as an at-least-once delivery or a replay would.
+    pub async fn put_on_bus(&self, source: &str, detail_type: &str, detail: &Value) -> Result<(), ProbeError> {
+        let entry = aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
+            .event_bus_name(self.output("EventBusName"))
+            .source(source)
+            .detail_type(detail_type)
+            .detail(detail.to_string())
+            .build();
+        let out = self.eventbridge.put_events().entries(entry).send().await?;
+        if out.failed_entry_count() > 0 {
+            return Err("the bus refused the event".into());
+        }
+        Ok(())
+    }
+}
+
+async fn answer(response: reqwest::Response, started: Instant) -> Result<Answer, ProbeError> {
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let text = response.text().await?;
+    let millis = started.elapsed().as_secs_f64() * 1000.0;
+    Ok(Answer { status, headers, body: serde_json::from_str(&text).unwrap_or(Value::String(text)), millis })
+}
+
+pub fn number(item: &std::collections::HashMap<String, AttributeValue>, name: &str) -> i64 {
+    item.get(name).and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok()).unwrap_or(0)
+}
+
+/// Polls `check` until it yields a value or `timeout` passes.
+pub async fn eventually<T, F, Fut>(timeout: Duration, mut check: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = check().await {
+            return Some(value);
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

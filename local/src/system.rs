@@ -1,0 +1,222 @@
+//! The whole system on this machine: emulator, stack from template.yaml, seed data, functions,
+//! HTTP API, event sources and schedules; and a clean stop of everything it started.
+
+use crate::api::{self, Api, Route};
+use crate::functions;
+use crate::invoke::Invoker;
+use crate::poller::{EventSource, Observation, Poller};
+use crate::schedule;
+use shared::config::Env;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+use testkit::{Emulator, Stack};
+use tokio::sync::{broadcast, watch};
+use tokio::task::JoinHandle;
+
+#[derive(Debug, Clone)]
+pub enum Mode {
+    /// Every function in this process: starts in a second.
+    InProcess,
+    /// Functions under `cargo lambda watch` (live reload), reached on 127.0.0.1:`port`.
+    CargoLambda { port: u16 },
+}
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub mode: Mode,
+    /// Template parameters, e.g. a short `ConsumerVisibilityTimeout` for the demo.
+    pub parameters: Vec<(String, String)>,
+    /// Port of the local HTTP API; a free one when `None`.
+    pub api_port: Option<u16>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Build(#[from] functions::BuildError),
+    #[error("io: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("cargo lambda watch did not come up: {0}")]
+    CargoLambda(String),
+}
+
+pub struct LocalSystem {
+    pub emulator: Emulator,
+    pub stack: Stack,
+    pub api_url: String,
+    pub aws: aws_config::SdkConfig,
+    pub invoker: Arc<Invoker>,
+    pub observations: broadcast::Sender<Observation>,
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+    cargo_lambda: Option<tokio::process::Child>,
+}
+
+fn function_env(stack: &Stack, logical: &str) -> Env {
+    Env(stack.function(logical).environment.clone())
+}
+
+impl LocalSystem {
+    pub async fn start(options: Options) -> Result<LocalSystem, StartError> {
+        let emulator = tokio::task::spawn_blocking(Emulator::start).await.expect("emulator start");
+        let api_port = options.api_port.unwrap_or_else(testkit::free_port);
+        let api_url = format!("http://127.0.0.1:{api_port}");
+        let stack = {
+            let (endpoint, url) = (emulator.endpoint.clone(), api_url.clone());
+            let params = options.parameters.clone();
+            // Provisioning runs the Python tool; keep the runtime free meanwhile.
+            let emulator_ref = testkit::EmulatorRef { endpoint };
+            tokio::task::spawn_blocking(move || {
+                let params: Vec<(&str, &str)> = params.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+                Stack::provision_at(&emulator_ref, &params, Some(&url))
+            })
+            .await
+            .expect("provision")
+        };
+        let aws = emulator.sdk_config().await;
+        let (invoker, cargo_lambda) = match options.mode {
+            Mode::InProcess => {
+                let mut handlers = HashMap::new();
+                for (logical, def) in &stack.functions {
+                    handlers.insert(
+                        def.binary.clone(),
+                        functions::build(&def.binary, &function_env(&stack, logical), &aws)?,
+                    );
+                }
+                (Invoker::InProcess(handlers), None)
+            }
+            Mode::CargoLambda { port } => {
+                let child = start_cargo_lambda(&stack, &emulator, port).await?;
+                (
+                    Invoker::CargoLambda { base: format!("http://127.0.0.1:{port}"), client: reqwest::Client::new() },
+                    Some(child),
+                )
+            }
+        };
+        let invoker = Arc::new(invoker);
+        let (stop, stopped) = watch::channel(false);
+        let (observations, _) = broadcast::channel(1024);
+        let mut tasks = Vec::new();
+
+        let routes: Vec<Route> = stack
+            .functions
+            .values()
+            .flat_map(|def| {
+                def.http.iter().map(|r| Route {
+                    method: r.method.clone(),
+                    path: r.path.clone(),
+                    binary: def.binary.clone(),
+                    timeout: Duration::from_secs(def.timeout),
+                })
+            })
+            .collect();
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", api_port)).await?;
+        let api = Arc::new(Api { routes, invoker: invoker.clone(), domain: format!("127.0.0.1:{api_port}") });
+        let router = axum::Router::new().fallback(api::handle).with_state(api);
+        let mut api_stop = stopped.clone();
+        tasks.push(tokio::spawn(async move {
+            let shutdown = async move {
+                let _ = api_stop.changed().await;
+            };
+            if let Err(error) = axum::serve(listener, router).with_graceful_shutdown(shutdown).await {
+                tracing::error!(%error, "local API stopped");
+            }
+        }));
+
+        let sqs = aws_sdk_sqs::Client::new(&aws);
+        for (logical, def) in &stack.functions {
+            for source in &def.sqs {
+                let poller = Poller {
+                    source: EventSource {
+                        function: logical.clone(),
+                        binary: def.binary.clone(),
+                        queue_url: source.queue_url.clone(),
+                        queue_arn: source.queue_arn.clone(),
+                        batch_size: source.batch_size.unwrap_or(10) as usize,
+                        window: Duration::from_secs(source.maximum_batching_window_in_seconds.unwrap_or(0).into()),
+                        timeout: Duration::from_secs(def.timeout),
+                    },
+                    sqs: sqs.clone(),
+                    invoker: invoker.clone(),
+                    region: testkit::REGION.to_owned(),
+                    observations: observations.clone(),
+                };
+                tasks.push(tokio::spawn(poller.run(stopped.clone())));
+            }
+            for expression in &def.schedules {
+                match schedule::period(expression) {
+                    Some(every) => tasks.push(tokio::spawn(schedule::run(
+                        def.binary.clone(),
+                        every,
+                        Duration::from_secs(def.timeout),
+                        invoker.clone(),
+                        stopped.clone(),
+                    ))),
+                    None => tracing::warn!(function = logical, expression, "schedule not supported locally"),
+                }
+            }
+        }
+        Ok(LocalSystem { emulator, stack, api_url, aws, invoker, observations, stop, tasks, cargo_lambda })
+    }
+
+    /// The stack's outputs as `sam list stack-outputs` gives them, plus the local endpoints.
+    pub fn outputs(&self) -> BTreeMap<String, String> {
+        let mut outputs = self.stack.outputs.clone();
+        outputs.insert("ApiUrl".into(), self.api_url.clone());
+        outputs.insert("EmulatorEndpoint".into(), self.emulator.endpoint.clone());
+        outputs
+    }
+
+    /// Stops the API, the pollers, the schedules and cargo lambda; the emulator stops on drop.
+    pub async fn stop(mut self) {
+        let _ = self.stop.send(true);
+        for task in self.tasks.drain(..) {
+            let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
+        }
+        if let Some(child) = self.cargo_lambda.take() {
+            stop_process_group(child).await;
+        }
+    }
+}
+
+/// Runs `cargo lambda watch` for the workspace with the union of the functions' environments
+/// (they agree: each variable names one physical resource) and the emulator's endpoint.
+async fn start_cargo_lambda(
+    stack: &Stack,
+    emulator: &Emulator,
+    port: u16,
+) -> Result<tokio::process::Child, StartError> {
+    let mut env: BTreeMap<String, String> = stack.functions.values().flat_map(|f| f.environment.clone()).collect();
+    env.insert("AWS_ENDPOINT_URL".into(), emulator.endpoint.clone());
+    env.insert("AWS_REGION".into(), testkit::REGION.into());
+    env.insert("AWS_ACCESS_KEY_ID".into(), "test".into());
+    env.insert("AWS_SECRET_ACCESS_KEY".into(), "test".into());
+    let vars: Vec<String> = env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let mut command = tokio::process::Command::new(testkit::venv().join("bin/cargo-lambda"));
+    command
+        .args(["lambda", "watch", "-A", "127.0.0.1", "-P", &port.to_string(), "--env-vars", &vars.join(",")])
+        .current_dir(testkit::workspace_root())
+        .stdin(std::process::Stdio::null())
+        .process_group(0)
+        .kill_on_drop(true);
+    let child = command.spawn()?;
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+        if std::time::Instant::now() > deadline {
+            stop_process_group(child).await;
+            return Err(StartError::CargoLambda(format!("nothing listens on port {port}")));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    Ok(child)
+}
+
+/// cargo lambda starts cargo and the functions as children: stop the whole group, by its PID.
+async fn stop_process_group(mut child: tokio::process::Child) {
+    if let Some(pid) = child.id() {
+        let _ = tokio::process::Command::new("kill").args(["-TERM", "--", &format!("-{pid}")]).status().await;
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(10), child.wait()).await;
+    let _ = child.kill().await;
+}

@@ -32,6 +32,14 @@ test-tools: venv
 
 test: lint test-rust test-tools
 
+# The whole system on this machine (moto + the local runner), a scripted scenario, then stop.
+demo: venv
+	cargo run --quiet -p local --bin shop-local -- demo $(ARGS)
+
+# The same, left running until Ctrl-C; ARGS=--cargo-lambda runs functions under cargo lambda watch.
+dev: venv
+	cargo run --quiet -p local --bin shop-local -- dev $(ARGS)
+
 clean:
 	cargo clean
 	rm -rf $(VENV)

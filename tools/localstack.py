@@ -571,6 +571,26 @@ def stop_moto(process: subprocess.Popen) -> None:
 # CLI
 # --------------------------------------------------------------------------------------------
 
+def redrive(outputs: dict[str, str], concern: str, endpoint: str | None = None) -> int:
+    """Moves every message of `concern`'s dead-letter queue back to its queue, unchanged.
+
+    What `aws sqs start-message-move-task` does in AWS; moto does not implement it. Each message
+    is sent to the source queue before it is deleted from the DLQ, so a crash duplicates at
+    worst (the consumers are idempotent) and never loses one.
+    """
+    sqs = session().client("sqs", endpoint_url=endpoint or outputs["EmulatorEndpoint"])
+    dlq, source = outputs[f"{concern}DeadLetterQueueUrl"], outputs[f"{concern}QueueUrl"]
+    moved = 0
+    while True:
+        messages = sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10, VisibilityTimeout=30).get("Messages", [])
+        if not messages:
+            return moved
+        for message in messages:
+            sqs.send_message(QueueUrl=source, MessageBody=message["Body"])
+            sqs.delete_message(QueueUrl=dlq, ReceiptHandle=message["ReceiptHandle"])
+            moved += 1
+
+
 def _parameters(pairs: Iterable[str]) -> dict[str, str]:
     result = {}
     for pair in pairs:
@@ -603,6 +623,11 @@ def main(argv: list[str] | None = None) -> int:
     o.add_argument("--stack-file", required=True, type=Path)
     o.add_argument("--map", action="store_true", help="a {key: value} object instead of sam's list shape")
 
+    r = commands.add_parser("redrive", help="move a consumer's dead-letter messages back to its queue")
+    r.add_argument("--outputs", required=True, type=Path, help="stack outputs, e.g. .local/stack-outputs.json")
+    r.add_argument("--queue", required=True, help="the concern: Email, Inventory, Analytics, Loyalty, Recommendations")
+    r.add_argument("--endpoint", help="defaults to the outputs' EmulatorEndpoint")
+
     args = parser.parse_args(argv)
     if args.command == "provision":
         try:
@@ -616,6 +641,10 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "seed":
         counts = seed(json.loads(args.stack_file.read_text()), json.loads(args.seed.read_text()), args.endpoint)
         print(f"seeded {counts['products']} products and {counts['customers']} customers")
+    elif args.command == "redrive":
+        outputs = json.loads(args.outputs.read_text())
+        outputs = outputs.get("outputs", outputs)
+        print(f"moved {redrive(outputs, args.queue, args.endpoint)} messages back to {args.queue}Queue")
     elif args.command == "outputs":
         outputs = json.loads(args.stack_file.read_text())["outputs"]
         if args.map:

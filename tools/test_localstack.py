@@ -216,6 +216,18 @@ def test_three_failed_receives_move_the_message_to_the_dead_letter_queue(stack, 
     assert json.loads(dead["Body"])["detail"] == detail
 
 
+def test_redrive_moves_dead_letters_back_to_their_queue_unchanged(stack, aws, moto):
+    detail = order_placed(total=4500)
+    put(aws, stack, detail)
+    queue, dlq = stack["outputs"]["EmailQueueUrl"], stack["outputs"]["EmailDeadLetterQueueUrl"]
+    while not aws["sqs"].receive_message(QueueUrl=dlq, MaxNumberOfMessages=1, VisibilityTimeout=0).get("Messages"):
+        received(aws, queue, fail=True)  # fail until the redrive policy moves it
+    assert localstack.redrive(stack["outputs"], "Email", endpoint=moto) == 1
+    assert received(aws, dlq) == []
+    (back,) = received(aws, queue)
+    assert json.loads(back["Body"])["detail"] == detail
+
+
 # ----------------------------------------------------------------------------------------------
 # Sample events (no moto needed)
 # ----------------------------------------------------------------------------------------------

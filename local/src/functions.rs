@@ -42,7 +42,18 @@ pub fn build(binary: &str, env: &Env, aws: &aws_config::SdkConfig) -> Result<Han
                 })
             })
         }
+        "email" => sqs(email::Email::from_env(env, aws)?),
+        "inventory" => sqs(inventory::Inventory::from_env(env, aws)?),
+        "analytics" => sqs(analytics::Analytics::from_env(env, aws)?),
         "loyalty" => sqs(loyalty::Loyalty::from_env(env, aws)?),
+        "recommendations" => sqs(recommendations::Recommendations::from_env(env, aws)?),
+        "recommendations-api" => {
+            let store = Arc::new(recommendations::dynamo::DynamoBoughtWith::from_env(env, aws)?);
+            http(move |req| {
+                let store = store.clone();
+                async move { recommendations::api::handle(store.as_ref(), req).await }
+            })
+        }
         other => return Err(BuildError::Unknown(other.to_owned())),
     })
 }

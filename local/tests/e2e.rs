@@ -11,7 +11,10 @@ use std::time::Duration;
 const PATIENCE: Duration = Duration::from_secs(40);
 
 /// The consumers that handled `order_id`'s event successfully before the deadline.
-async fn all_consumers_done(rx: &mut tokio::sync::broadcast::Receiver<local::poller::Observation>, order_id: &str) -> Vec<String> {
+async fn all_consumers_done(
+    rx: &mut tokio::sync::broadcast::Receiver<local::poller::Observation>,
+    order_id: &str,
+) -> Vec<String> {
     let mut done: Vec<String> = Vec::new();
     let deadline = tokio::time::Instant::now() + PATIENCE;
     while CONSUMERS.iter().any(|c| !done.iter().any(|d| d == c)) {
@@ -54,7 +57,8 @@ async fn the_shop_works_end_to_end_on_the_local_stack() {
 
     // A declined card: 402 and stock exactly as before.
     let hoodie = probe.stock("HOODIE").await.unwrap();
-    let declined = probe.place_order("e2e-declined", "cust-grace", &[("HOODIE", 1)], "tok_chargeDeclined").await.unwrap();
+    let declined =
+        probe.place_order("e2e-declined", "cust-grace", &[("HOODIE", 1)], "tok_chargeDeclined").await.unwrap();
     assert_eq!(declined.status, 402);
     assert_eq!(declined.header("content-type"), Some("application/problem+json"));
     assert_eq!(probe.stock("HOODIE").await.unwrap(), hoodie);

@@ -51,3 +51,18 @@ impl<L: LoyaltyLedger> Consumer for Loyalty<L> {
         Ok(applied.into())
     }
 }
+
+impl Loyalty<dynamo::DynamoLedger> {
+    pub fn from_env(
+        env: &shared::config::Env,
+        aws: &aws_config::SdkConfig,
+    ) -> Result<Self, shared::config::MissingEnv> {
+        Ok(Loyalty {
+            ledger: dynamo::DynamoLedger {
+                client: shared::config::dynamodb(aws),
+                loyalty_table: env.get("LOYALTY_TABLE")?,
+                processed_table: env.get("PROCESSED_EVENTS_TABLE")?,
+            },
+        })
+    }
+}

@@ -1,0 +1,79 @@
+//! The analytics adapter against the local emulator (moto server), built from the template's
+//! environment of AnalyticsFunction exactly as Lambda builds it.
+
+use analytics::dynamo::DynamoCounters;
+use analytics::Analytics;
+use aws_sdk_dynamodb::types::AttributeValue;
+use shared::config::Env;
+use shared::consumer::handle_batch;
+use shared::domain::EventId;
+use shared::testing::{eventbridge_body, failed_ids, order_placed, sqs_batch};
+use std::sync::OnceLock;
+use testkit::{Emulator, Stack};
+
+struct Aws {
+    emulator: Emulator,
+    stack: Stack,
+}
+
+fn aws() -> &'static Aws {
+    static AWS: OnceLock<Aws> = OnceLock::new();
+    AWS.get_or_init(|| {
+        let emulator = Emulator::start();
+        let stack = Stack::provision(&emulator);
+        Aws { emulator, stack }
+    })
+}
+
+async fn given_the_deployed_consumer() -> Analytics<DynamoCounters> {
+    let env = Env(aws().stack.function("AnalyticsFunction").environment.clone());
+    Analytics::from_env(&env, &aws().emulator.sdk_config().await).expect("the template sets every variable")
+}
+
+/// The numeric attributes of one item, by name.
+async fn counters(consumer: &Analytics<DynamoCounters>, pk: &str, sk: &str, names: &[&str]) -> Vec<i64> {
+    let out = consumer
+        .counters
+        .client
+        .get_item()
+        .table_name(&consumer.counters.analytics_table)
+        .key("pk", AttributeValue::S(pk.into()))
+        .key("sk", AttributeValue::S(sk.into()))
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap();
+    let item = out.item().cloned().unwrap_or_default();
+    names.iter().map(|n| item.get(*n).and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok()).unwrap_or(0)).collect()
+}
+
+fn placed_on(day: &str, lines: &[(&str, u32, i64)]) -> String {
+    let mut event = order_placed("cust-ada", lines);
+    event.occurred_at = format!("{day}T12:00:00Z").parse().unwrap();
+    eventbridge_body(&event)
+}
+
+#[tokio::test]
+async fn orders_add_to_their_day_and_sku_items_and_a_redelivery_adds_nothing() {
+    let consumer = given_the_deployed_consumer().await;
+    let sku = format!("T-{}", EventId::new());
+    let first = placed_on("2031-05-01", &[(&sku, 2, 1250), ("MUG", 1, 1250)]);
+    let second = placed_on("2031-05-01", &[(&sku, 1, 1250)]);
+    let batch = sqs_batch(&[first.clone(), second, first]);
+    assert!(failed_ids(&handle_batch(&consumer, &batch, 0, 10_000).await).is_empty());
+    let day = counters(&consumer, "DAY#2031-05-01", "CURRENCY#EUR", &["revenue", "orders", "units"]).await;
+    assert_eq!(day, vec![3750 + 1250, 2, 4]);
+    let per_sku = counters(&consumer, &format!("SKU#{sku}"), "DAY#2031-05-01#EUR", &["units", "revenue"]).await;
+    assert_eq!(per_sku, vec![3, 3750]);
+}
+
+#[tokio::test]
+async fn an_order_with_the_most_skus_a_transaction_holds_is_counted() {
+    let consumer = given_the_deployed_consumer().await;
+    let skus: Vec<String> = (0..analytics::MAX_SKUS_PER_ORDER).map(|i| format!("T-{i}-{}", EventId::new())).collect();
+    let lines: Vec<(&str, u32, i64)> = skus.iter().map(|s| (s.as_str(), 1, 100)).collect();
+    let batch = sqs_batch(&[placed_on("2031-06-01", &lines)]);
+    assert!(failed_ids(&handle_batch(&consumer, &batch, 0, 10_000).await).is_empty());
+    let day = counters(&consumer, "DAY#2031-06-01", "CURRENCY#EUR", &["orders", "units"]).await;
+    assert_eq!(day, vec![1, analytics::MAX_SKUS_PER_ORDER as i64]);
+}

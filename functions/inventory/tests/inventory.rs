@@ -1,0 +1,181 @@
+//! Inventory, specified: a placed order's reservation leaves the shop once, and every ordered
+//! SKU that runs low is announced, with an id that stays the same on every retry.
+
+use aws_lambda_events::event::sqs::SqsEvent;
+use inventory::memory::{MemoryStock, Product};
+use inventory::Inventory;
+use shared::adapters::memory::MemoryBus;
+use shared::consumer::handle_batch;
+use shared::domain::EventId;
+use shared::events::{Envelope, LowStockV1, OrderPlacedV1};
+use shared::testing::{
+    eventbridge_body, failed_ids, order_placed, order_placed_records, poison_ids, sample_batch, sqs_batch,
+};
+
+const NOW: i64 = 1_800_000_000_000;
+
+type Subject = Inventory<MemoryStock, MemoryBus>;
+
+fn reserved(available: i64, reserved: i64, threshold: i64) -> Product {
+    Product { available, reserved, threshold: Some(threshold) }
+}
+
+/// MUG is plentiful; CAP is below its threshold of 3 once its reservation is counted.
+fn given_stock() -> Subject {
+    let stock = MemoryStock::default()
+        .with("MUG", reserved(98, 2, 10))
+        .with("CAP", reserved(2, 3, 3))
+        .with("TEE", reserved(49, 1, 5));
+    Inventory { stock, bus: MemoryBus::default() }
+}
+
+async fn deliver(consumer: &Subject, bodies: &[String]) -> Vec<String> {
+    failed_ids(&handle_batch(consumer, &sqs_batch(bodies), NOW, NOW + 10_000).await)
+}
+
+fn warnings(consumer: &Subject) -> Vec<Envelope<LowStockV1>> {
+    consumer
+        .bus
+        .published()
+        .iter()
+        .map(|out| serde_json::from_str(&out.detail).expect("the bus holds our own events"))
+        .collect()
+}
+
+fn warning_ids(consumer: &Subject) -> Vec<EventId> {
+    let mut ids: Vec<EventId> = warnings(consumer).iter().map(|w| w.event_id).collect();
+    ids.sort();
+    ids.dedup();
+    ids
+}
+
+#[tokio::test]
+async fn a_placed_order_takes_its_quantities_out_of_reserved_stock() {
+    let consumer = given_stock();
+    let event = order_placed("ada", &[("MUG", 2, 1250), ("TEE", 1, 2000)]);
+    assert!(deliver(&consumer, &[eventbridge_body(&event)]).await.is_empty());
+    assert_eq!(consumer.stock.product("MUG"), Some(reserved(98, 0, 10)), "available was taken at checkout");
+    assert_eq!(consumer.stock.product("TEE"), Some(reserved(49, 0, 5)));
+}
+
+#[tokio::test]
+async fn skus_at_or_above_their_threshold_are_not_announced() {
+    let consumer = given_stock();
+    deliver(&consumer, &[eventbridge_body(&order_placed("ada", &[("MUG", 2, 1250)]))]).await;
+    assert!(consumer.bus.published().is_empty());
+}
+
+#[tokio::test]
+async fn a_sku_below_its_threshold_is_announced_as_low_stock() {
+    let consumer = given_stock();
+    let event = order_placed("ada", &[("MUG", 1, 1250), ("CAP", 3, 1800)]);
+    deliver(&consumer, &[eventbridge_body(&event)]).await;
+    let published = consumer.bus.published();
+    assert_eq!(published.len(), 1);
+    assert_eq!(
+        (published[0].source.as_str(), published[0].detail_type.as_str()),
+        ("shop.inventory", "inventory.low-stock")
+    );
+    let warning = &warnings(&consumer)[0];
+    assert_eq!(warning.data, LowStockV1 { sku: "CAP".into(), available: 2, threshold: 3 });
+    assert_eq!((warning.order_id, warning.correlation_id.as_str()), (event.order_id, event.correlation_id.as_str()));
+}
+
+#[tokio::test]
+async fn a_duplicate_delivery_changes_no_stock_and_announces_nothing_again() {
+    let consumer = given_stock();
+    let body = eventbridge_body(&order_placed("ada", &[("CAP", 3, 1800)]));
+    deliver(&consumer, std::slice::from_ref(&body)).await;
+    assert!(deliver(&consumer, &[body]).await.is_empty(), "a duplicate is skipped, not failed");
+    assert_eq!(consumer.stock.product("CAP"), Some(reserved(2, 0, 3)));
+    assert_eq!(consumer.bus.published().len(), 1);
+}
+
+#[tokio::test]
+async fn ten_concurrent_deliveries_commit_once_and_announce_one_event_id() {
+    let consumer = given_stock();
+    let body = eventbridge_body(&order_placed("ada", &[("CAP", 3, 1800)]));
+    let runs = (0..10).map(|_| deliver(&consumer, std::slice::from_ref(&body)));
+    let failures: usize = futures::future::join_all(runs).await.iter().map(Vec::len).sum();
+    assert_eq!(failures, 0, "the losers of the transaction are duplicates, not failures");
+    assert_eq!(consumer.stock.product("CAP"), Some(reserved(2, 0, 3)));
+    // Every delivery passed the marker check before one committed, so each published: the
+    // same event, which its consumers drop as duplicates.
+    assert!(consumer.bus.published().len() > 1);
+    assert_eq!(warning_ids(&consumer).len(), 1);
+}
+
+#[tokio::test]
+async fn when_the_bus_is_down_nothing_is_committed_and_the_retry_republishes_the_same_event() {
+    let consumer = given_stock();
+    let body = eventbridge_body(&order_placed("ada", &[("CAP", 3, 1800)]));
+    consumer.bus.fail_next_calls(inventory::PUBLISH_BACKOFF.attempts);
+    assert_eq!(deliver(&consumer, std::slice::from_ref(&body)).await, vec!["m0"]);
+    assert_eq!(consumer.stock.product("CAP"), Some(reserved(2, 3, 3)), "no commit without the warning");
+    assert!(deliver(&consumer, &[body]).await.is_empty());
+    assert_eq!(consumer.stock.product("CAP"), Some(reserved(2, 0, 3)));
+    assert_eq!(warning_ids(&consumer).len(), 1);
+}
+
+#[tokio::test]
+async fn a_commit_that_fails_after_publishing_republishes_the_same_id_on_retry() {
+    let consumer = given_stock();
+    let body = eventbridge_body(&order_placed("ada", &[("CAP", 3, 1800)]));
+    consumer.stock.fail_next_commits(1);
+    assert_eq!(deliver(&consumer, std::slice::from_ref(&body)).await, vec!["m0"]);
+    assert!(deliver(&consumer, &[body]).await.is_empty());
+    assert_eq!(consumer.bus.published().len(), 2, "published on both attempts");
+    assert_eq!(warning_ids(&consumer).len(), 1, "as one event");
+    assert_eq!(consumer.stock.product("CAP"), Some(reserved(2, 0, 3)));
+}
+
+#[tokio::test]
+async fn an_order_without_a_reservation_fails_alone_and_takes_nothing() {
+    let consumer = given_stock();
+    let bodies = [
+        eventbridge_body(&order_placed("ada", &[("MUG", 1, 1250)])),
+        eventbridge_body(&order_placed("grace", &[("TEE", 1, 2000), ("MUG", 5, 1250)])),
+        eventbridge_body(&order_placed("linus", &[("TEE", 1, 2000)])),
+    ];
+    assert_eq!(deliver(&consumer, &bodies).await, vec!["m1"]);
+    assert_eq!(consumer.stock.product("MUG"), Some(reserved(98, 1, 10)));
+    assert_eq!(consumer.stock.product("TEE"), Some(reserved(49, 0, 5)), "TEE went to linus, not to the failed order");
+    assert_eq!(consumer.stock.markers(), 2);
+}
+
+#[tokio::test]
+async fn a_poison_record_next_to_a_good_one_fails_alone() {
+    let consumer = given_stock();
+    let good = eventbridge_body(&order_placed("ada", &[("MUG", 2, 1250)]));
+    assert_eq!(deliver(&consumer, &["not json".to_owned(), good]).await, vec!["m0"]);
+    assert_eq!(consumer.stock.product("MUG"), Some(reserved(98, 0, 10)));
+}
+
+/// Stock reserved for every order of a sample, so that each of its good records can succeed.
+fn given_reservations_of(batch: &SqsEvent) -> Subject {
+    let mut stock = MemoryStock::default();
+    let orders: Vec<Envelope<OrderPlacedV1>> = order_placed_records(batch).into_iter().map(|(_, e)| e).collect();
+    for line in orders.iter().flat_map(|o| o.data.lines.iter()) {
+        let held = stock.product(line.sku.as_str()).map_or(0, |p| p.reserved);
+        stock = stock.with(line.sku.as_str(), reserved(100, held + i64::from(line.quantity), 10));
+    }
+    Inventory { stock, bus: MemoryBus::default() }
+}
+
+#[tokio::test]
+async fn the_sample_event_commits_without_failures() {
+    let batch = sample_batch("inventory-order-placed.json");
+    let consumer = given_reservations_of(&batch);
+    assert!(!batch.records.is_empty());
+    assert!(failed_ids(&handle_batch(&consumer, &batch, NOW, NOW + 10_000).await).is_empty());
+    assert_eq!(consumer.stock.markers(), batch.records.len());
+}
+
+#[tokio::test]
+async fn the_poison_sample_fails_only_its_bad_records() {
+    let batch = sample_batch("consumer-poison.json");
+    let consumer = given_reservations_of(&batch);
+    let poison = poison_ids(&batch);
+    assert!(!poison.is_empty(), "the poison sample carries at least one bad record");
+    assert_eq!(failed_ids(&handle_batch(&consumer, &batch, NOW, NOW + 10_000).await), poison);
+}

@@ -7,22 +7,8 @@ use shared::adapters::eventbridge::EventBridgePublisher;
 use shared::domain::{Currency, EventId, LineItem, Money, OrderEvent, OrderId, OrderStatus, Sku};
 use shared::events::{Envelope, OrderPlacedV1};
 use shared::ports::*;
-use std::sync::OnceLock;
-use testkit::{Emulator, Stack};
 
-struct Env {
-    emulator: Emulator,
-    stack: Stack,
-}
-
-fn env() -> &'static Env {
-    static ENV: OnceLock<Env> = OnceLock::new();
-    ENV.get_or_init(|| {
-        let emulator = Emulator::start();
-        let stack = Stack::provision(&emulator);
-        Env { emulator, stack }
-    })
-}
+use testkit::shared as env;
 
 async fn dynamodb() -> aws_sdk_dynamodb::Client {
     aws_sdk_dynamodb::Client::new(&env().emulator.sdk_config().await)

@@ -95,6 +95,22 @@ pub struct EmulatorRef {
     pub endpoint: String,
 }
 
+/// The emulator and a provisioned stack shared by every test of one test binary.
+pub struct Shared {
+    pub emulator: Emulator,
+    pub stack: Stack,
+}
+
+/// Started on first use; the emulator stops when the test binary exits (see `Emulator`).
+pub fn shared() -> &'static Shared {
+    static SHARED: std::sync::OnceLock<Shared> = std::sync::OnceLock::new();
+    SHARED.get_or_init(|| {
+        let emulator = Emulator::start();
+        let stack = Stack::provision(&emulator);
+        Shared { emulator, stack }
+    })
+}
+
 /// One function of the stack as the template defines it, with physical names resolved.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]

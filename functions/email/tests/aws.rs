@@ -8,22 +8,8 @@ use shared::config::Env;
 use shared::consumer::{handle_batch, Delivery};
 use shared::ports::{Lease, ProcessedEvents};
 use shared::testing::{eventbridge_body, failed_ids, order_placed, sqs_batch};
-use std::sync::OnceLock;
-use testkit::{Emulator, Stack};
 
-struct Aws {
-    emulator: Emulator,
-    stack: Stack,
-}
-
-fn aws() -> &'static Aws {
-    static AWS: OnceLock<Aws> = OnceLock::new();
-    AWS.get_or_init(|| {
-        let emulator = Emulator::start();
-        let stack = Stack::provision(&emulator);
-        Aws { emulator, stack }
-    })
-}
+use testkit::shared as aws;
 
 fn env() -> Env {
     Env(aws().stack.function("EmailFunction").environment.clone())

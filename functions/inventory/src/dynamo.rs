@@ -3,16 +3,13 @@
 
 use crate::{CommitError, Level, Stock};
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{KeysAndAttributes, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
 use aws_sdk_dynamodb::Client;
 use shared::adapters::dynamodb::processed::{marker_put, transact_once_guarded, Guarded};
-use shared::adapters::dynamodb::{build_error, get_n, get_s, n, s, unavailable, Item};
+use shared::adapters::dynamodb::{batch_get_skus, build_error, get_n, get_s, n, s, unavailable, Item};
 use shared::domain::Sku;
 use shared::ports::{Applied, Marker, StoreError};
 use std::collections::HashMap;
-
-/// `BatchGetItem` takes at most 100 keys.
-const MAX_KEYS: usize = 100;
 
 pub struct DynamoStock {
     pub client: Client,
@@ -56,37 +53,12 @@ impl Stock for DynamoStock {
     }
 
     async fn levels(&self, skus: &[Sku]) -> Result<HashMap<Sku, Level>, StoreError> {
-        let mut found = HashMap::new();
-        for chunk in skus.chunks(MAX_KEYS) {
-            let keys: Vec<Item> =
-                chunk.iter().map(|sku| HashMap::from([("sku".to_owned(), s(sku.as_str()))])).collect();
-            let mut request = Some(
-                KeysAndAttributes::builder()
-                    .set_keys(Some(keys))
-                    .projection_expression("sku, #available, lowStockThreshold")
-                    .expression_attribute_names("#available", "available")
-                    // The checkout's reservation was just written: read it, not an older copy.
-                    .consistent_read(true)
-                    .build()
-                    .map_err(build_error)?,
-            );
-            // BatchGetItem may leave keys unprocessed under load; ask again for those.
-            while let Some(keys) = request.take() {
-                let out = self
-                    .client
-                    .batch_get_item()
-                    .request_items(&self.products_table, keys)
-                    .send()
-                    .await
-                    .map_err(unavailable)?;
-                for item in out.responses().and_then(|r| r.get(&self.products_table)).into_iter().flatten() {
-                    let (sku, level) = level(item)?;
-                    found.insert(sku, level);
-                }
-                request = out.unprocessed_keys().and_then(|u| u.get(&self.products_table)).cloned();
-            }
-        }
-        Ok(found)
+        let projection = "sku, #available, lowStockThreshold";
+        // The checkout's reservation was just written: read it, not an older copy.
+        let items =
+            batch_get_skus(&self.client, &self.products_table, skus, projection, &[("#available", "available")], true)
+                .await?;
+        items.iter().map(level).collect()
     }
 
     async fn commit(&self, marker: &Marker, lines: &[(Sku, u64)]) -> Result<Applied, CommitError> {

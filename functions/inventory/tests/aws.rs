@@ -10,22 +10,8 @@ use shared::consumer::{handle_batch, Delivery};
 use shared::domain::{EventId, Sku};
 use shared::ports::Applied;
 use shared::testing::{eventbridge_body, failed_ids, order_placed, sqs_batch};
-use std::sync::OnceLock;
-use testkit::{Emulator, Stack};
 
-struct Aws {
-    emulator: Emulator,
-    stack: Stack,
-}
-
-fn aws() -> &'static Aws {
-    static AWS: OnceLock<Aws> = OnceLock::new();
-    AWS.get_or_init(|| {
-        let emulator = Emulator::start();
-        let stack = Stack::provision(&emulator);
-        Aws { emulator, stack }
-    })
-}
+use testkit::shared as aws;
 
 async fn given_the_deployed_consumer() -> Inventory<DynamoStock, EventBridgePublisher> {
     let env = Env(aws().stack.function("InventoryFunction").environment.clone());

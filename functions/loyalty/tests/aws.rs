@@ -9,23 +9,9 @@ use loyalty::Loyalty;
 use shared::config::Env;
 use shared::consumer::handle_batch;
 use shared::testing::{failed_ids, order_placed, sqs_message};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
-use testkit::{Emulator, Stack};
 
-struct Aws {
-    emulator: Emulator,
-    stack: Stack,
-}
-
-fn aws() -> &'static Aws {
-    static AWS: OnceLock<Aws> = OnceLock::new();
-    AWS.get_or_init(|| {
-        let emulator = Emulator::start();
-        let stack = Stack::provision(&emulator);
-        Aws { emulator, stack }
-    })
-}
+use testkit::shared as aws;
 
 /// Both tests read LoyaltyQueue; a receive by one would hide (and count) the other's message.
 static QUEUE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());

@@ -50,6 +50,40 @@ where
     StoreError::Unavailable(DisplayErrorContext(err).to_string())
 }
 
+/// `BatchGetItem` takes at most 100 keys per call.
+const MAX_BATCH_KEYS: usize = 100;
+
+/// The items of `skus` in `table` (keyed by `sku`), projected to `projection` (with `#`-names
+/// from `names`). Unknown SKUs are simply absent. Keys DynamoDB leaves unprocessed under load
+/// are asked for again.
+pub async fn batch_get_skus(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    skus: &[crate::domain::Sku],
+    projection: &str,
+    names: &[(&str, &str)],
+    consistent: bool,
+) -> Result<Vec<Item>, StoreError> {
+    let mut found = Vec::new();
+    for chunk in skus.chunks(MAX_BATCH_KEYS) {
+        let keys: Vec<Item> = chunk.iter().map(|sku| HashMap::from([("sku".to_owned(), s(sku.as_str()))])).collect();
+        let mut request = aws_sdk_dynamodb::types::KeysAndAttributes::builder()
+            .set_keys(Some(keys))
+            .projection_expression(projection)
+            .consistent_read(consistent);
+        for (alias, name) in names {
+            request = request.expression_attribute_names(*alias, *name);
+        }
+        let mut pending = Some(request.build().map_err(build_error)?);
+        while let Some(keys) = pending.take() {
+            let out = client.batch_get_item().request_items(table, keys).send().await.map_err(unavailable)?;
+            found.extend(out.responses().and_then(|r| r.get(table)).into_iter().flatten().cloned());
+            pending = out.unprocessed_keys().and_then(|u| u.get(table)).cloned();
+        }
+    }
+    Ok(found)
+}
+
 pub fn build_error(err: aws_sdk_dynamodb::error::BuildError) -> StoreError {
     StoreError::Unavailable(format!("request could not be built: {err}"))
 }

@@ -7,6 +7,7 @@
 //! - `poller`: Lambda's SQS event source (long poll, batch size and window, partial batch
 //!   responses, failures left to reappear after the visibility timeout);
 //! - `schedule`: EventBridge schedules (`rate(...)`).
+//!
 //! Functions run from the same code and environment as in AWS: in this process (`functions`)
 //! or under `cargo lambda watch`, reached through the Lambda Invoke API (`invoke`).
 

@@ -227,7 +227,7 @@ mod tests {
     async fn the_same_event_delivered_twice_has_one_effect() {
         let consumer = Counting::default();
         let once = body("a");
-        assert!(deliver(&consumer, &[once.clone()]).await.is_empty());
+        assert!(deliver(&consumer, std::slice::from_ref(&once)).await.is_empty());
         assert!(deliver(&consumer, &[once]).await.is_empty(), "a duplicate is skipped, not failed");
         assert_eq!(consumer.effects.load(Ordering::SeqCst), 1);
     }

@@ -23,6 +23,7 @@ venv: $(STAMP)
 lint: venv
 	tools/lint.sh
 	cargo fmt --all --check
+	cargo clippy --workspace --all-targets --locked -- -D warnings
 
 test-rust: venv
 	cargo test --workspace --locked
@@ -43,3 +44,15 @@ dev: venv
 clean:
 	cargo clean
 	rm -rf $(VENV)
+
+# Benchmarks (BENCHMARKS.md): criterion measures the handlers' CPU cost, then shop-bench the
+# rest in one run (emulator, release builds, cold start, size, latency, cost) and writes
+# target/bench/report.md. Release builds are made once and reused; ARGS=--rebuild rebuilds them.
+bench: venv
+	cargo bench --locked -p bench --bench handlers
+	cargo bench --locked -p bench --bench shop-bench -- $(ARGS)
+
+# The same with fewer samples: under two minutes once the release builds exist.
+bench-quick: venv
+	cargo bench --locked -p bench --bench handlers -- --quick --warm-up-time 0.5 --measurement-time 1
+	cargo bench --locked -p bench --bench shop-bench -- --quick $(ARGS)

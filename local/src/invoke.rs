@@ -7,6 +7,11 @@ use serde_json::Value;
 use std::collections::HashMap;
 use std::time::Duration;
 
+/// Under `cargo lambda watch` a function's first invocation compiles it (one at a time: cargo
+/// locks the target directory), which can take far longer than the function's timeout. The
+/// runner waits this long instead; a function's own timeout still bounds it in process.
+pub const CARGO_LAMBDA_ALLOWANCE: Duration = Duration::from_secs(180);
+
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum InvokeError {
     /// The function ran and failed (Lambda's `X-Amz-Function-Error`).
@@ -44,6 +49,7 @@ impl Invoker {
                 }
             }
             Invoker::CargoLambda { base, client } => {
+                let timeout = timeout.max(CARGO_LAMBDA_ALLOWANCE);
                 let url = format!("{base}/2015-03-31/functions/{binary}/invocations");
                 let response = client.post(url).timeout(timeout).json(&payload).send().await.map_err(|e| {
                     if e.is_timeout() {

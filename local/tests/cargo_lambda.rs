@@ -19,8 +19,9 @@ async fn the_cargo_lambda_watch_loop_serves_the_functions_against_the_emulator()
     assert_eq!(placed.status, 201, "{}", placed.body);
     let order_id = placed.body["orderId"].as_str().unwrap().to_owned();
 
-    // The event reaches a consumer that also runs under cargo lambda.
-    let credited = tokio::time::timeout(Duration::from_secs(60), async {
+    // The event reaches a consumer that also runs under cargo lambda (its first invocation
+    // compiles it, behind the other functions' builds).
+    let credited = tokio::time::timeout(Duration::from_secs(240), async {
         loop {
             let obs = rx.recv().await.unwrap();
             if obs.function == "LoyaltyFunction" && obs.order_id.as_deref() == Some(order_id.as_str()) && obs.succeeded

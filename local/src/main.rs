@@ -35,8 +35,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 std::fs::create_dir_all(dir)?;
             }
             std::fs::write(&path, &outputs)?;
+            // For running functions by hand: `cargo lambda watch --env-file .local/functions.env`.
+            let env_file = std::path::Path::new(&path).with_file_name("functions.env");
+            let env = local::system::lambda_env(&system.stack, &system.emulator.endpoint);
+            std::fs::write(&env_file, env.iter().map(|(k, v)| format!("{k}={v}\n")).collect::<String>())?;
             eprintln!("\nThe shop runs locally. API: {}  emulator: {}", system.api_url, system.emulator.endpoint);
-            eprintln!("Stack outputs written to {path}. Try:\n");
+            eprintln!("Stack outputs written to {path}, the functions' environment to {}. Try:\n", env_file.display());
             eprintln!(
                 "  curl -si {}/orders -H 'content-type: application/json' -H \"idempotency-key: $(uuidgen || date +%s%N)\" \\\n    -d '{{\"customerId\":\"cust-ada\",\"items\":[{{\"sku\":\"MUG\",\"quantity\":1}}],\"paymentToken\":\"tok_visa\",\"currency\":\"EUR\"}}'\n",
                 system.api_url

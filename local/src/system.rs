@@ -180,19 +180,25 @@ impl LocalSystem {
     }
 }
 
-/// Runs `cargo lambda watch` for the workspace with the union of the functions' environments
-/// (they agree: each variable names one physical resource) and the emulator's endpoint.
+/// The environment for running the stack's functions outside this process (`cargo lambda
+/// watch`): the union of the functions' variables (they agree: each names one physical
+/// resource) and the emulator as the AWS endpoint.
+pub fn lambda_env(stack: &Stack, endpoint: &str) -> BTreeMap<String, String> {
+    let mut env: BTreeMap<String, String> = stack.functions.values().flat_map(|f| f.environment.clone()).collect();
+    env.insert("AWS_ENDPOINT_URL".into(), endpoint.to_owned());
+    env.insert("AWS_REGION".into(), testkit::REGION.into());
+    env.insert("AWS_ACCESS_KEY_ID".into(), "test".into());
+    env.insert("AWS_SECRET_ACCESS_KEY".into(), "test".into());
+    env
+}
+
+/// Runs `cargo lambda watch` for the workspace with `lambda_env`.
 async fn start_cargo_lambda(
     stack: &Stack,
     emulator: &Emulator,
     port: u16,
 ) -> Result<tokio::process::Child, StartError> {
-    let mut env: BTreeMap<String, String> = stack.functions.values().flat_map(|f| f.environment.clone()).collect();
-    env.insert("AWS_ENDPOINT_URL".into(), emulator.endpoint.clone());
-    env.insert("AWS_REGION".into(), testkit::REGION.into());
-    env.insert("AWS_ACCESS_KEY_ID".into(), "test".into());
-    env.insert("AWS_SECRET_ACCESS_KEY".into(), "test".into());
-    let vars: Vec<String> = env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let vars: Vec<String> = lambda_env(stack, &emulator.endpoint).iter().map(|(k, v)| format!("{k}={v}")).collect();
     let mut command = tokio::process::Command::new(testkit::venv().join("bin/cargo-lambda"));
     command
         .args(["lambda", "watch", "-A", "127.0.0.1", "-P", &port.to_string(), "--env-vars", &vars.join(",")])

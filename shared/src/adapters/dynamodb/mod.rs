@@ -50,6 +50,24 @@ where
     StoreError::Unavailable(DisplayErrorContext(err).to_string())
 }
 
+/// The actions (by index) whose conditions cancelled a `TransactWriteItems`; empty when it
+/// failed for another reason (throttling, network), which a retry may cure.
+pub fn failed_conditions<R>(
+    err: &SdkError<aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError, R>,
+) -> Vec<usize> {
+    use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException;
+    match err.as_service_error() {
+        Some(TransactionCanceledException(cancel)) => cancel
+            .cancellation_reasons()
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.code() == Some("ConditionalCheckFailed"))
+            .map(|(i, _)| i)
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
 /// `BatchGetItem` takes at most 100 keys per call.
 const MAX_BATCH_KEYS: usize = 100;
 

@@ -1,8 +1,7 @@
-use super::{build_error, get_s, n, s, unavailable};
+use super::{build_error, failed_conditions, get_s, n, s, unavailable};
 use crate::domain::{Order, OrderEvent, OrderId};
 use crate::ports::*;
 use async_trait::async_trait;
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
 use aws_sdk_dynamodb::Client;
 use chrono::Utc;
@@ -113,22 +112,14 @@ impl OrderStore for DynamoShop {
         let result = self.client.transact_write_items().set_transact_items(Some(items)).send().await;
         let Err(err) = result else { return Ok(()) };
         // A cancelled transaction says, per action, which condition failed.
-        if let Some(TransactWriteItemsError::TransactionCanceledException(cancel)) = err.as_service_error() {
-            let failed: Vec<usize> = cancel
-                .cancellation_reasons()
-                .iter()
-                .enumerate()
-                .filter(|(_, r)| r.code() == Some("ConditionalCheckFailed"))
-                .map(|(i, _)| i)
-                .collect();
-            if failed.contains(&0) {
-                return Err(CommitError::VersionConflict);
-            }
-            let short: Vec<_> =
-                failed.iter().filter(|&&i| i >= 1 && i <= lines.len()).map(|&i| lines[i - 1].sku.clone()).collect();
-            if !short.is_empty() {
-                return Err(CommitError::InsufficientStock(short));
-            }
+        let failed = failed_conditions(&err);
+        if failed.contains(&0) {
+            return Err(CommitError::VersionConflict);
+        }
+        let short: Vec<_> =
+            failed.iter().filter(|&&i| i >= 1 && i <= lines.len()).map(|&i| lines[i - 1].sku.clone()).collect();
+        if !short.is_empty() {
+            return Err(CommitError::InsufficientStock(short));
         }
         Err(unavailable(err).into())
     }

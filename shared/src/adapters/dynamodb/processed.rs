@@ -1,11 +1,10 @@
 //! Processed-event markers in the ProcessedEvents table: `id` = `<consumer>#<eventId>`,
 //! `status` (IN_PROGRESS | COMPLETED), `leaseUntil` (epoch ms), `expiresAt` (TTL, epoch s).
 
-use super::{build_error, get_s, n, s, unavailable};
+use super::{build_error, failed_conditions, get_s, n, s, unavailable};
 use crate::ports::{Applied, Lease, Marker, ProcessedEvents, StoreError};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem};
 use aws_sdk_dynamodb::Client;
 
@@ -64,21 +63,13 @@ pub async fn transact_once_guarded(client: &Client, items: Vec<TransactWriteItem
     let Err(err) = client.transact_write_items().set_transact_items(Some(items)).send().await else {
         return Ok(Guarded::Applied(Applied::Done));
     };
-    if let Some(TransactWriteItemsError::TransactionCanceledException(cancel)) = err.as_service_error() {
-        let failed: Vec<usize> = cancel
-            .cancellation_reasons()
-            .iter()
-            .enumerate()
-            .filter(|(_, r)| r.code() == Some("ConditionalCheckFailed"))
-            .map(|(i, _)| i)
-            .collect();
-        // The marker is action 0: if it exists, this delivery is a duplicate whatever else failed.
-        if failed.first() == Some(&0) {
-            return Ok(Guarded::Applied(Applied::AlreadyProcessed));
-        }
-        if !failed.is_empty() {
-            return Ok(Guarded::ConditionsFailed(failed));
-        }
+    let failed = failed_conditions(&err);
+    // The marker is action 0: if it exists, this delivery is a duplicate whatever else failed.
+    if failed.first() == Some(&0) {
+        return Ok(Guarded::Applied(Applied::AlreadyProcessed));
+    }
+    if !failed.is_empty() {
+        return Ok(Guarded::ConditionsFailed(failed));
     }
     Err(unavailable(err))
 }

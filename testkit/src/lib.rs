@@ -72,7 +72,12 @@ impl Emulator {
 
     /// SDK configuration pointing at the emulator, with dummy credentials.
     pub async fn sdk_config(&self) -> aws_config::SdkConfig {
+        use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
+        // As shared::config::https_client builds it (testkit cannot depend on shared: shared's tests use testkit).
+        let http =
+            aws_smithy_http_client::Builder::new().tls_provider(Provider::Rustls(CryptoMode::Ring)).build_https();
         aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .http_client(http)
             .endpoint_url(&self.endpoint)
             .region(aws_config::Region::new(REGION))
             .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("test", "test", None, None, "testkit"))

@@ -153,6 +153,7 @@ pub async fn count_one_order(emulator: &testkit::Emulator, stack: &testkit::Stac
 
 async fn count(endpoint: &str, stack: &testkit::Stack, proxy: &Proxy) -> Result<PerHandler, String> {
     let aws = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(shared::config::https_client())
         .endpoint_url(endpoint)
         .region(aws_config::Region::new(testkit::REGION))
         .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("test", "test", None, None, "bench"))

@@ -64,15 +64,18 @@ pub fn record(message: &Message, queue_arn: &str, region: &str) -> Value {
 /// The message IDs to keep in the queue, from the function's answer.
 pub fn failed_ids(batch: &[Message], answer: &Value) -> HashSet<String> {
     let all: HashSet<String> = batch.iter().filter_map(|m| m.message_id().map(str::to_owned)).collect();
-    let reported: Option<HashSet<String>> = answer
+    let reported: HashSet<String> = answer
         .get("batchItemFailures")
         .and_then(Value::as_array)
-        .map(|failures| failures.iter().map(|f| f["itemIdentifier"].as_str().unwrap_or_default().to_owned()).collect())
-        .or_else(|| Some(HashSet::new()));
-    match reported {
-        // An identifier that is not in the batch fails the whole batch.
-        Some(ids) if ids.iter().all(|id| all.contains(id)) => ids,
-        _ => all,
+        .into_iter()
+        .flatten()
+        .map(|f| f["itemIdentifier"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    // An identifier that is not in the batch fails the whole batch.
+    if reported.is_subset(&all) {
+        reported
+    } else {
+        all
     }
 }
 

@@ -66,10 +66,9 @@ impl LocalSystem {
             let (endpoint, url) = (emulator.endpoint.clone(), api_url.clone());
             let params = options.parameters.clone();
             // Provisioning runs the Python tool; keep the runtime free meanwhile.
-            let emulator_ref = testkit::EmulatorRef { endpoint };
             tokio::task::spawn_blocking(move || {
                 let params: Vec<(&str, &str)> = params.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-                Stack::provision_at(&emulator_ref, &params, Some(&url))
+                Stack::provision_at(&endpoint, &params, Some(&url))
             })
             .await
             .expect("provision")

@@ -5,14 +5,6 @@
 #[error("environment variable {0} is not set")]
 pub struct MissingEnv(pub &'static str);
 
-pub fn env(name: &'static str) -> Result<String, MissingEnv> {
-    std::env::var(name).map_err(|_| MissingEnv(name))
-}
-
-pub fn env_or(name: &str, default: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| default.to_owned())
-}
-
 /// A function's environment variables. In Lambda they are the process environment; the
 /// local runner hosts several functions in one process, each with its own map from the template.
 #[derive(Debug, Clone, Default)]

@@ -94,12 +94,6 @@ impl Drop for Emulator {
     }
 }
 
-/// An emulator's address, for work that does not own it.
-#[derive(Debug, Clone)]
-pub struct EmulatorRef {
-    pub endpoint: String,
-}
-
 /// The emulator and a provisioned stack shared by every test of one test binary.
 pub struct Shared {
     pub emulator: Emulator,
@@ -163,16 +157,12 @@ pub struct Stack {
 impl Stack {
     /// Creates a fresh stack in `emulator` from template.yaml and seeds it from tools/seed.json.
     pub fn provision(emulator: &Emulator) -> Stack {
-        Stack::provision_with(emulator, &[], None)
+        Stack::provision_at(&emulator.endpoint, &[], None)
     }
 
-    /// As `provision`, with template parameters and the local API's URL as the `ApiUrl` output.
-    pub fn provision_with(emulator: &Emulator, parameters: &[(&str, &str)], api_url: Option<&str>) -> Stack {
-        Stack::provision_at(&EmulatorRef { endpoint: emulator.endpoint.clone() }, parameters, api_url)
-    }
-
-    /// As `provision_with`, for an emulator known by its endpoint.
-    pub fn provision_at(emulator: &EmulatorRef, parameters: &[(&str, &str)], api_url: Option<&str>) -> Stack {
+    /// As `provision`, for the emulator at `endpoint`, with template parameters and the local
+    /// API's URL as the `ApiUrl` output.
+    pub fn provision_at(endpoint: &str, parameters: &[(&str, &str)], api_url: Option<&str>) -> Stack {
         // Short: physical names derive from it and some AWS names are capped at 48 characters.
         let name = format!("t{}", &ulid::Ulid::new().to_string().to_lowercase()[18..]);
         let mut extra: Vec<String> =
@@ -183,10 +173,9 @@ impl Stack {
         let out = std::env::temp_dir().join(format!("{name}.json"));
         let python = venv().join("bin/python");
         let tool = workspace_root().join("tools/localstack.py");
-        let mut provision =
-            vec!["provision", "--endpoint", &emulator.endpoint, "--stack", &name, "--out", out.to_str().unwrap()];
+        let mut provision = vec!["provision", "--endpoint", endpoint, "--stack", &name, "--out", out.to_str().unwrap()];
         provision.extend(extra.iter().map(String::as_str));
-        for args in [provision, vec!["seed", "--endpoint", &emulator.endpoint, "--stack-file", out.to_str().unwrap()]] {
+        for args in [provision, vec!["seed", "--endpoint", endpoint, "--stack-file", out.to_str().unwrap()]] {
             let status = Command::new(&python)
                 .arg(&tool)
                 .args(&args)

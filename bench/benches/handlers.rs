@@ -53,9 +53,8 @@ fn checkout() -> checkout::Checkout {
         orders: shop.clone(),
         outbox: shop,
         publisher: Arc::new(MemoryBus::default()),
-        payments: Arc::new(SandboxGateway::default()),
-        idempotency: Arc::new(MemoryIdempotency::default()),
-    })
+        payments: Arc::new(SandboxGateway::in_memory()),
+    }, Arc::new(MemoryIdempotency::default()))
 }
 
 async fn place(checkout: &checkout::Checkout) -> checkout::service::Reply {

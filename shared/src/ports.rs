@@ -9,13 +9,51 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
-/// A fault of a store that a retry may cure (throttling, network, service error).
+/// What the caller of a failed operation should do. Decided once, from the error's kind,
+/// never from its message: the checkout answers from it, the consumer harness retries or
+/// gives up to the dead-letter queue from it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    /// A fault that may pass (throttling, network, timeout, a service error): retry later
+    /// with backoff, or let the message be redelivered.
+    Transient,
+    /// Definitely not applied because a concurrent writer touched the same item (a DynamoDB
+    /// `TransactionConflict`): retry now, with jitter, inside the function.
+    Conflict,
+    /// Retrying cannot help (a corrupt item, a request the service will always refuse, a
+    /// poison message): give up to the dead-letter queue.
+    Permanent,
+    /// A business answer, not a fault (declined, out of stock): answer the client.
+    Rejected,
+}
+
+/// Anything that can say what its caller should do about it.
+pub trait Kind {
+    fn kind(&self) -> ErrorKind;
+}
+
+/// A store failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StoreError {
+    /// Throttling, network, timeout, service error: a retry may cure it.
     #[error("store unavailable: {0}")]
     Unavailable(String),
+    /// A transaction was cancelled by a concurrent one; nothing was applied.
+    #[error("transaction conflict: {0}")]
+    Conflict(String),
+    /// The stored item, or our request, can never be read or applied as it is.
     #[error("stored item is corrupt: {0}")]
     Corrupt(String),
+}
+
+impl Kind for StoreError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            StoreError::Unavailable(_) => ErrorKind::Transient,
+            StoreError::Conflict(_) => ErrorKind::Conflict,
+            StoreError::Corrupt(_) => ErrorKind::Permanent,
+        }
+    }
 }
 
 /// Prices and names of products.
@@ -58,11 +96,35 @@ pub enum CommitError {
     Store(#[from] StoreError),
 }
 
+impl Kind for CommitError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            CommitError::InsufficientStock(_) => ErrorKind::Rejected,
+            // Not a retry of the same write: the caller reloads the order and decides again.
+            CommitError::VersionConflict => ErrorKind::Rejected,
+            CommitError::Store(e) => e.kind(),
+        }
+    }
+}
+
+/// An order whose checkout saga has not finished (still `PENDING_PAYMENT`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OpenOrder {
+    pub order_id: OrderId,
+    pub opened_at: DateTime<Utc>,
+}
+
 /// The event-sourced order store. Orders and their stock effects change only through `commit`.
+///
+/// A commit whose event opens a saga (`Opened`) also records the order as open, and one whose
+/// event ends it (`PaymentCaptured`, `Cancelled`) removes that record, in the same
+/// transaction; `open_before` finds the open ones without reading every order.
 #[async_trait]
 pub trait OrderStore: Send + Sync {
     async fn load(&self, id: OrderId) -> Result<Option<Order>, StoreError>;
     async fn commit(&self, change: OrderChange<'_>) -> Result<(), CommitError>;
+    /// Orders opened before `before` and still open, oldest first, at most `limit`.
+    async fn open_before(&self, before: DateTime<Utc>, limit: usize) -> Result<Vec<OpenOrder>, StoreError>;
 }
 
 /// An outbox entry and when it was written.
@@ -104,7 +166,8 @@ pub trait EventPublisher: Send + Sync {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChargeRequest {
-    /// Forwarded to the gateway: the same key never charges twice.
+    /// Forwarded to the gateway: the same key never charges twice. The checkout uses the
+    /// order's own key (`Order::payment_key`), so whoever settles the order can ask about it.
     pub idempotency_key: String,
     pub order_id: OrderId,
     pub amount: Money,
@@ -121,14 +184,41 @@ pub enum PaymentError {
     /// A final answer from the issuer: do not retry the same card.
     #[error("payment declined: {code}")]
     Declined { code: String },
-    /// The gateway could not decide; the customer may try again.
+    /// The gateway answered that it did not charge (a processing error); trying again may work.
     #[error("payment gateway failed: {0}")]
     Failed(String),
+    /// No answer (a timeout, a lost connection): the charge may or may not have happened.
+    /// Only asking the gateway again under the same key tells.
+    #[error("payment outcome unknown: {0}")]
+    Unknown(String),
+}
+
+impl Kind for PaymentError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            PaymentError::Declined { .. } => ErrorKind::Rejected,
+            PaymentError::Failed(_) | PaymentError::Unknown(_) => ErrorKind::Transient,
+        }
+    }
+}
+
+/// What closing a payment key found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Voided {
+    /// Nothing was charged, and from now on nothing can be under this key.
+    Voided,
+    /// A charge already exists under this key; it stands.
+    AlreadyCharged(Charge),
 }
 
 #[async_trait]
 pub trait PaymentGateway: Send + Sync {
     async fn charge(&self, request: &ChargeRequest) -> Result<Charge, PaymentError>;
+    /// Asks whether a charge exists under `idempotency_key` and, if none does, closes the key
+    /// so that no later charge under it can succeed (a payment intent's cancel). One atomic
+    /// step at the gateway: a lookup followed by a separate cancel would race with a charge
+    /// still in flight from a slow checkout attempt.
+    async fn void(&self, idempotency_key: &str) -> Result<Voided, PaymentError>;
 }
 
 /// A response kept under an idempotency key, replayed to later requests with the same key.
@@ -143,8 +233,10 @@ pub struct StoredResponse {
 pub struct ClaimRequest {
     pub key: String,
     pub payload_hash: String,
-    /// Used when the key is new; a crashed attempt's order ID is resumed instead.
+    /// Bound to the key if the key is new. Once bound, a key's order never changes.
     pub order_id: OrderId,
+    /// This attempt's own ID: only the attempt holding the lease may complete or release.
+    pub attempt: String,
     pub now_ms: i64,
     /// Until when this attempt owns the key (now + the Lambda's remaining time).
     pub lease_until_ms: i64,
@@ -154,23 +246,26 @@ pub struct ClaimRequest {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Claim {
-    /// This attempt owns the key. `resumed` when a crashed attempt held it before.
-    Acquired {
-        order_id: OrderId,
-        resumed: bool,
-    },
+    /// The key was new: this attempt owns it and starts the order bound to it.
+    Started { order_id: OrderId },
+    /// An earlier attempt held the key and its lease lapsed (it crashed or timed out): this
+    /// attempt owns the key now and resumes the order bound to it.
+    TakenOver { order_id: OrderId },
     Replay(StoredResponse),
     InProgress,
     PayloadMismatch,
 }
 
 /// Stripe-style idempotency keys, with the semantics of Powertools' idempotency utility.
+///
+/// `complete` and `release` act only for the attempt that holds the lease: a slow attempt
+/// whose lease was taken over changes nothing (the newer attempt answers instead).
 #[async_trait]
 pub trait IdempotencyStore: Send + Sync {
     async fn claim(&self, request: &ClaimRequest) -> Result<Claim, StoreError>;
-    async fn complete(&self, key: &str, response: &StoredResponse) -> Result<(), StoreError>;
-    /// Forgets the key after a failed attempt, so that a retry runs again.
-    async fn release(&self, key: &str) -> Result<(), StoreError>;
+    async fn complete(&self, key: &str, attempt: &str, response: &StoredResponse) -> Result<(), StoreError>;
+    /// Forgets the key after an attempt that changed nothing failed, so that a retry runs again.
+    async fn release(&self, key: &str, attempt: &str) -> Result<(), StoreError>;
 }
 
 /// "Consumer X has processed event E", kept until `expires_at` (epoch seconds, the TTL) —

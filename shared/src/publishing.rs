@@ -3,33 +3,11 @@
 
 use crate::events::Outbound;
 use crate::ports::{EventPublisher, PublishError, Rejected};
-use std::time::Duration;
 
 /// PutEvents takes at most 10 entries per call.
 pub const MAX_ENTRIES_PER_PUT: usize = 10;
 
-#[derive(Debug, Clone, Copy)]
-pub struct Backoff {
-    pub attempts: u32,
-    pub base: Duration,
-    pub max: Duration,
-}
-
-impl Backoff {
-    /// For the request path: the customer is waiting and the outbox relay is the safety net.
-    pub const REQUEST_PATH: Backoff =
-        Backoff { attempts: 3, base: Duration::from_millis(25), max: Duration::from_millis(200) };
-    /// For the relay, which has time.
-    pub const BACKGROUND: Backoff =
-        Backoff { attempts: 6, base: Duration::from_millis(100), max: Duration::from_secs(5) };
-
-    /// "Full jitter": a random delay up to the exponential cap, so retries do not synchronise.
-    fn delay(&self, retry: u32) -> Duration {
-        let cap = self.base.saturating_mul(1 << retry.min(16)).min(self.max);
-        let random = std::hash::BuildHasher::hash_one(&std::collections::hash_map::RandomState::new(), retry);
-        cap.mul_f64((random % 1000) as f64 / 1000.0)
-    }
-}
+pub use crate::retry::Backoff;
 
 /// Publishes every event, resending refused ones, and returns those still refused at the end.
 pub async fn publish_all(
@@ -67,6 +45,7 @@ mod tests {
     use super::*;
     use crate::adapters::memory::MemoryBus;
     use crate::domain::EventId;
+    use std::time::Duration;
 
     const FAST: Backoff = Backoff { attempts: 3, base: Duration::from_millis(1), max: Duration::from_millis(2) };
 

@@ -63,7 +63,13 @@ fn line(sku: &Sku, quantity: u32) -> LineItem {
 
 fn opened(lines: &[LineItem]) -> OrderEvent {
     let total = Money::new(lines.iter().map(|l| 1000 * i64::from(l.quantity)).sum(), Currency::EUR);
-    OrderEvent::Opened { customer_id: "cust-it".into(), lines: lines.to_vec(), total, at: chrono::Utc::now() }
+    OrderEvent::Opened {
+        customer_id: "cust-it".into(),
+        lines: lines.to_vec(),
+        total,
+        at: chrono::Utc::now(),
+        correlation_id: "corr-it".into(),
+    }
 }
 
 #[tokio::test]
@@ -125,6 +131,49 @@ async fn a_reservation_and_its_release_move_stock_there_and_back() {
 }
 
 #[tokio::test]
+async fn a_product_seeded_without_a_reserved_count_can_still_be_reserved() {
+    let client = dynamodb().await;
+    let shop = DynamoShop::new(client.clone(), tables());
+    let sku = given_product(&client, 5).await;
+    client
+        .update_item()
+        .table_name(tables().products)
+        .key("sku", AttributeValue::S(sku.0.clone()))
+        .update_expression("REMOVE reserved")
+        .send()
+        .await
+        .unwrap();
+    let lines = [line(&sku, 2)];
+    let open = opened(&lines);
+    let change =
+        OrderChange { order_id: OrderId::new(), version: 1, event: &open, stock: StockEffect::Reserve(&lines), outbox: None };
+    assert_eq!(shop.commit(change).await, Ok(()));
+    assert_eq!(stock(&client, &sku).await, (3, 2));
+}
+
+#[tokio::test]
+async fn an_open_order_is_found_by_the_sparse_index_until_its_saga_ends() {
+    let client = dynamodb().await;
+    let shop = DynamoShop::new(client.clone(), tables());
+    let sku = given_product(&client, 5).await;
+    let lines = [line(&sku, 1)];
+    let (id, open) = (OrderId::new(), opened(&lines));
+    shop.commit(OrderChange { order_id: id, version: 1, event: &open, stock: StockEffect::Reserve(&lines), outbox: None })
+        .await
+        .unwrap();
+    let later = chrono::Utc::now() + chrono::Duration::seconds(5);
+    let earlier = chrono::Utc::now() - chrono::Duration::seconds(60);
+    assert!(shop.open_before(later, 1000).await.unwrap().iter().any(|o| o.order_id == id));
+    assert!(!shop.open_before(earlier, 1000).await.unwrap().iter().any(|o| o.order_id == id), "too young");
+    assert_eq!(shop.load(id).await.unwrap().unwrap().version, 1, "the marker is not an event");
+    let cancel = OrderEvent::Cancelled { reason: shared::domain::CancelReason::Expired, at: chrono::Utc::now() };
+    shop.commit(OrderChange { order_id: id, version: 2, event: &cancel, stock: StockEffect::Release(&lines), outbox: None })
+        .await
+        .unwrap();
+    assert!(!shop.open_before(later, 1000).await.unwrap().iter().any(|o| o.order_id == id));
+}
+
+#[tokio::test]
 async fn an_order_version_can_be_written_once_and_the_loser_changes_nothing() {
     let client = dynamodb().await;
     let shop = DynamoShop::new(client.clone(), tables());
@@ -163,6 +212,7 @@ fn claim(key: &str, hash: &str, now_ms: i64) -> ClaimRequest {
         key: key.into(),
         payload_hash: hash.into(),
         order_id: OrderId::new(),
+        attempt: ulid::Ulid::new().to_string(),
         now_ms,
         lease_until_ms: now_ms + 10_000,
         expires_at: now_ms / 1000 + 3600,
@@ -174,12 +224,13 @@ async fn an_idempotency_key_is_claimed_once_then_replays_its_response() {
     let store = DynamoIdempotency::new(dynamodb().await, env().stack.output("IdempotencyTableName"));
     let key = ulid::Ulid::new().to_string();
     let now = chrono::Utc::now().timestamp_millis();
-    assert!(matches!(store.claim(&claim(&key, "h1", now)).await.unwrap(), Claim::Acquired { resumed: false, .. }));
+    let first = claim(&key, "h1", now);
+    assert_eq!(store.claim(&first).await.unwrap(), Claim::Started { order_id: first.order_id });
     assert_eq!(store.claim(&claim(&key, "h1", now)).await.unwrap(), Claim::InProgress);
     assert_eq!(store.claim(&claim(&key, "other", now)).await.unwrap(), Claim::PayloadMismatch);
     let response =
         StoredResponse { status: 201, headers: vec![("location".into(), "/orders/x".into())], body: "{}".into() };
-    store.complete(&key, &response).await.unwrap();
+    store.complete(&key, &first.attempt, &response).await.unwrap();
     assert_eq!(store.claim(&claim(&key, "h1", now)).await.unwrap(), Claim::Replay(response));
 }
 
@@ -188,12 +239,79 @@ async fn a_lapsed_lease_is_taken_over_and_resumes_the_same_order() {
     let store = DynamoIdempotency::new(dynamodb().await, env().stack.output("IdempotencyTableName"));
     let key = ulid::Ulid::new().to_string();
     let now = chrono::Utc::now().timestamp_millis();
-    let Claim::Acquired { order_id: first, .. } = store.claim(&claim(&key, "h1", now)).await.unwrap() else { panic!() };
+    let Claim::Started { order_id: first } = store.claim(&claim(&key, "h1", now)).await.unwrap() else { panic!() };
     let retry = store.claim(&claim(&key, "h1", now + 20_000)).await.unwrap();
-    assert_eq!(retry, Claim::Acquired { order_id: first, resumed: true });
-    // And the record now names that order, for any later crash.
+    assert_eq!(retry, Claim::TakenOver { order_id: first });
+    // And the record still names that order, for any later crash.
     let again = store.claim(&claim(&key, "h1", now + 40_000)).await.unwrap();
-    assert_eq!(again, Claim::Acquired { order_id: first, resumed: true });
+    assert_eq!(again, Claim::TakenOver { order_id: first });
+}
+
+/// Fails the next `remaining` calls of one DynamoDB operation before they are sent: a fault
+/// between two calls of an adapter, which moto alone never produces.
+#[derive(Debug)]
+struct FailOperation<I> {
+    remaining: std::sync::atomic::AtomicU32,
+    operation: std::marker::PhantomData<fn(I)>,
+}
+
+impl<I: std::fmt::Debug + Send + Sync + 'static> aws_sdk_dynamodb::config::Intercept for FailOperation<I> {
+    fn name(&self) -> &'static str {
+        "FailOperation"
+    }
+
+    fn read_before_execution(
+        &self,
+        context: &aws_sdk_dynamodb::config::interceptors::BeforeSerializationInterceptorContextRef<'_>,
+        _cfg: &mut aws_sdk_dynamodb::config::ConfigBag,
+    ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
+        use std::sync::atomic::Ordering;
+        let targeted = context.input().downcast_ref::<I>().is_some();
+        if targeted && self.remaining.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok() {
+            return Err("injected fault".into());
+        }
+        Ok(())
+    }
+}
+
+/// A client whose next call of the operation taking input `I` fails.
+async fn dynamodb_failing_once<I: std::fmt::Debug + Send + Sync + 'static>() -> aws_sdk_dynamodb::Client {
+    let fault = FailOperation::<I> { remaining: 1.into(), operation: std::marker::PhantomData };
+    let config = aws_sdk_dynamodb::config::Builder::from(&env().emulator.sdk_config().await).interceptor(fault).build();
+    aws_sdk_dynamodb::Client::from_conf(config)
+}
+
+#[tokio::test]
+async fn a_takeover_interrupted_half_way_still_resumes_the_first_order() {
+    let table = env().stack.output("IdempotencyTableName");
+    let store = DynamoIdempotency::new(dynamodb().await, table);
+    let key = ulid::Ulid::new().to_string();
+    let now = chrono::Utc::now().timestamp_millis();
+    let Claim::Started { order_id: first } = store.claim(&claim(&key, "h1", now)).await.unwrap() else { panic!() };
+    // Given a takeover whose second write fails (or whose function dies after the first),
+    let faulty = DynamoIdempotency::new(dynamodb_failing_once::<aws_sdk_dynamodb::operation::update_item::UpdateItemInput>().await, table);
+    let _ = faulty.claim(&claim(&key, "h1", now + 20_000)).await;
+    // then the next takeover still resumes the order the key was first bound to.
+    let again = store.claim(&claim(&key, "h1", now + 40_000)).await.unwrap();
+    assert_eq!(again, Claim::TakenOver { order_id: first });
+}
+
+#[tokio::test]
+async fn a_late_attempt_cannot_release_a_key_a_newer_attempt_holds() {
+    let store = DynamoIdempotency::new(dynamodb().await, env().stack.output("IdempotencyTableName"));
+    let key = ulid::Ulid::new().to_string();
+    let now = chrono::Utc::now().timestamp_millis();
+    let slow = claim(&key, "h1", now);
+    store.claim(&slow).await.unwrap();
+    // Given a newer attempt took over after the first one's lease lapsed,
+    let newer = store.claim(&claim(&key, "h1", now + 20_000)).await.unwrap();
+    assert!(matches!(newer, Claim::TakenOver { .. }));
+    // when the slow first attempt finally gives up and releases, or completes,
+    store.release(&key, &slow.attempt).await.unwrap();
+    let late = StoredResponse { status: 503, headers: vec![], body: "{}".into() };
+    store.complete(&key, &slow.attempt, &late).await.unwrap();
+    // then the key is still held by the newer attempt: no third attempt starts another order.
+    assert_eq!(store.claim(&claim(&key, "h1", now + 21_000)).await.unwrap(), Claim::InProgress);
 }
 
 #[tokio::test]
@@ -201,9 +319,10 @@ async fn a_released_key_can_be_claimed_afresh() {
     let store = DynamoIdempotency::new(dynamodb().await, env().stack.output("IdempotencyTableName"));
     let key = ulid::Ulid::new().to_string();
     let now = chrono::Utc::now().timestamp_millis();
-    store.claim(&claim(&key, "h1", now)).await.unwrap();
-    store.release(&key).await.unwrap();
-    assert!(matches!(store.claim(&claim(&key, "h1", now)).await.unwrap(), Claim::Acquired { resumed: false, .. }));
+    let first = claim(&key, "h1", now);
+    store.claim(&first).await.unwrap();
+    store.release(&key, &first.attempt).await.unwrap();
+    assert!(matches!(store.claim(&claim(&key, "h1", now)).await.unwrap(), Claim::Started { .. }));
 }
 
 #[tokio::test]

@@ -324,7 +324,7 @@ async fn measure(system: &LocalSystem, iterations: usize, warmup: usize, results
     let mut bench = Bench {
         event_checkout,
         timed,
-        sync_checkout: checkout::Checkout::new(ports),
+        sync_checkout: checkout::Checkout::new(ports, event_checkout.idempotency.clone()),
         captured,
         consumers: consumers(&system.stack, &system.aws)?,
         rx: system.observations.subscribe(),

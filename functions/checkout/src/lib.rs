@@ -12,7 +12,7 @@ pub mod service;
 pub use saga::Ports;
 pub use service::Checkout;
 
-use shared::adapters::dynamodb::{DynamoIdempotency, DynamoOutbox, DynamoShop};
+use shared::adapters::dynamodb::{DynamoIdempotency, DynamoLedger, DynamoOutbox, DynamoShop};
 use shared::adapters::eventbridge::EventBridgePublisher;
 use shared::adapters::sandbox_payments::SandboxGateway;
 use shared::config::{self, Env, MissingEnv};
@@ -23,13 +23,13 @@ pub fn from_env(env: &Env, aws: &aws_config::SdkConfig) -> Result<Checkout, Miss
     let dynamodb = config::dynamodb(aws);
     let tables = config::shop_tables(env)?;
     let shop = Arc::new(DynamoShop::new(dynamodb.clone(), tables.clone()));
-    Ok(Checkout::new(Ports {
+    let ports = Ports {
         catalogue: shop.clone(),
         orders: shop,
         outbox: Arc::new(DynamoOutbox::new(dynamodb.clone(), tables.outbox)),
         publisher: Arc::new(EventBridgePublisher::new(config::eventbridge(aws), env.get("EVENT_BUS_NAME")?)),
         // The sandbox is the only gateway shipped; a real one implements `PaymentGateway`.
-        payments: Arc::new(SandboxGateway::default()),
-        idempotency: Arc::new(DynamoIdempotency::new(dynamodb, env.get("IDEMPOTENCY_TABLE")?)),
-    }))
+        payments: Arc::new(SandboxGateway::new(DynamoLedger::new(dynamodb.clone(), env.get("SANDBOX_PAYMENTS_TABLE")?))),
+    };
+    Ok(Checkout::new(ports, Arc::new(DynamoIdempotency::new(dynamodb, env.get("IDEMPOTENCY_TABLE")?))))
 }

@@ -4,21 +4,25 @@
 //! |------|-----------------------------------------------------|---------------------------------------|
 //! | 1    | price every line from the catalogue                 | none (nothing written)                |
 //! | 2    | reserve stock + open the order, one transaction     | release stock + cancel, one transaction |
-//! | 3    | charge the payment (idempotency key forwarded)      | none needed: a refused charge took nothing |
+//! | 3    | charge the payment under the order's payment key    | void the key (nothing charged) or keep the charge |
 //! | 4    | record the capture + `order.placed` in the outbox   | none: the order is final              |
 //! | 5    | publish `order.placed` (the outbox relay backs it up) | none                                |
 //!
-//! Every state change is an event appended to the order, so a crash anywhere leaves an order a
-//! retry with the same Idempotency-Key resumes from (`resume`), and stock is never reserved or
-//! released twice (each effect is tied to an event version, which can be written only once).
+//! Every state change is an event appended to the order, so a crash anywhere leaves an order
+//! that can be finished from its stored state: by a retry with the same Idempotency-Key
+//! ([`Saga::resume`]) or, when no retry comes, by the recovery sweeper ([`Saga::settle`]).
+//! Stock is never reserved or released twice (each effect is tied to an event version, which
+//! can be written only once), and an order is charged at most once (one payment key per order,
+//! and giving up closes that key at the gateway before the order is cancelled).
 
 use crate::request::PlaceOrder;
 use chrono::Utc;
 use shared::domain::pricing::{self, PricingError};
-use shared::domain::{CancelReason, Order, OrderEvent, OrderId, Sku};
-use shared::events::{Envelope, OrderPlacedV1};
+use shared::domain::{CancelReason, Order, OrderEvent, OrderId, OrderStatus, Sku};
+use shared::events::{Envelope, OrderPlacedV1, Outbound};
 use shared::ports::*;
-use shared::publishing::{publish_all, Backoff};
+use shared::publishing::publish_all;
+use shared::retry::{self, Backoff};
 use std::sync::Arc;
 
 /// Everything the checkout talks to.
@@ -29,7 +33,6 @@ pub struct Ports {
     pub outbox: Arc<dyn Outbox>,
     pub publisher: Arc<dyn EventPublisher>,
     pub payments: Arc<dyn PaymentGateway>,
-    pub idempotency: Arc<dyn IdempotencyStore>,
 }
 
 /// A final answer of the saga; the customer gets it and a retry gets it again.
@@ -41,110 +44,142 @@ pub enum Outcome {
     Unpriceable(String),
     OutOfStock(Vec<Sku>),
     Declined { code: String },
+    /// The checkout was interrupted and, with no retry in time, the sweeper cancelled it.
+    Expired,
 }
 
 /// No final answer yet: the caller should try again (same Idempotency-Key).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SagaError {
-    /// A store or the bus failed. `order_open`: stock may be reserved, so a retry must resume
-    /// this order rather than start another.
+    /// A dependency failed before anything was written.
     #[error("unavailable: {cause}")]
-    Unavailable { cause: String, order_open: bool },
-    /// The gateway could not charge; the order was cancelled and its stock released.
+    Unavailable { cause: String },
+    /// A dependency failed after the order was opened (or may have been): a retry with the
+    /// same key resumes it, and if none comes the sweeper settles it.
+    #[error("interrupted: {cause}")]
+    Interrupted { cause: String },
+    /// The gateway answered that it could not charge; the order was cancelled, its stock released.
     #[error("payment gateway failed: {cause}")]
     GatewayFailed { cause: String },
+    /// The gateway gave no answer: the charge may exist. The order stays open for a retry
+    /// (which asks the gateway again under the same payment key) or the sweeper.
+    #[error("payment outcome unknown: {cause}")]
+    PaymentUnknown { cause: String },
 }
 
-fn unavailable(order_open: bool) -> impl Fn(StoreError) -> SagaError {
-    move |e| SagaError::Unavailable { cause: e.to_string(), order_open }
+impl SagaError {
+    /// Whether an order may exist for this attempt, so the key must stay bound to it.
+    pub fn order_may_be_open(&self) -> bool {
+        matches!(self, SagaError::Interrupted { .. } | SagaError::PaymentUnknown { .. })
+    }
+}
+
+fn interrupted(e: impl std::fmt::Display) -> SagaError {
+    SagaError::Interrupted { cause: e.to_string() }
 }
 
 pub struct Saga<'a> {
     pub ports: &'a Ports,
-    pub command: &'a PlaceOrder,
-    pub order_id: OrderId,
-    pub idempotency_key: &'a str,
     pub correlation_id: &'a str,
 }
 
 impl Saga<'_> {
-    /// Runs the saga from the start, or from wherever an earlier attempt on this order stopped.
-    pub async fn run(&self, resumed: bool) -> Result<Outcome, SagaError> {
-        if resumed {
-            if let Some(order) = self.ports.orders.load(self.order_id).await.map_err(unavailable(true))? {
-                tracing::info!(status = order.status.as_str(), "resuming the order of an interrupted attempt");
-                return self.resume(order).await;
-            }
-        }
+    /// A new key: runs every step for the order bound to it.
+    pub async fn start(&self, order_id: OrderId, command: &PlaceOrder) -> Result<Outcome, SagaError> {
         // Step 1: price.
-        let skus: Vec<Sku> = self.command.items.iter().map(|(sku, _)| sku.clone()).collect();
-        let products = self.ports.catalogue.products(&skus).await.map_err(unavailable(false))?;
-        let (lines, total) = match pricing::price(&self.command.items, self.command.currency, &products) {
+        let skus: Vec<Sku> = command.items.iter().map(|(sku, _)| sku.clone()).collect();
+        let products =
+            self.ports.catalogue.products(&skus).await.map_err(|e| SagaError::Unavailable { cause: e.to_string() })?;
+        let (lines, total) = match pricing::price(&command.items, command.currency, &products) {
             Ok(priced) => priced,
             Err(PricingError::UnknownSkus(skus)) => return Ok(Outcome::UnknownSkus(skus)),
             Err(PricingError::NotSoldIn { skus, .. }) => return Ok(Outcome::NotSoldIn(skus)),
             Err(PricingError::Money(e)) => return Ok(Outcome::Unpriceable(e.to_string())),
         };
         // Step 2: reserve stock and open the order, all or nothing.
-        let opened = OrderEvent::Opened { customer_id: self.command.customer_id.clone(), lines, total, at: Utc::now() };
-        let order = Order::open(self.order_id, &opened).expect("Opened always opens");
+        let opened = OrderEvent::Opened {
+            customer_id: command.customer_id.clone(),
+            lines,
+            total,
+            at: Utc::now(),
+            correlation_id: self.correlation_id.to_owned(),
+        };
+        let order = Order::open(order_id, &opened).map_err(|e| SagaError::Unavailable { cause: e.to_string() })?;
         let change = OrderChange {
-            order_id: self.order_id,
+            order_id,
             version: 1,
             event: &opened,
             stock: StockEffect::Reserve(&order.lines),
             outbox: None,
         };
-        match self.ports.orders.commit(change).await {
-            Ok(()) => {}
-            Err(CommitError::InsufficientStock(skus)) => return Ok(Outcome::OutOfStock(skus)),
-            Err(CommitError::VersionConflict) => return self.resume_stored().await,
+        match self.commit(change).await {
+            Ok(()) => self.charge_and_place(order, &command.payment_token).await,
+            Err(CommitError::InsufficientStock(skus)) => Ok(Outcome::OutOfStock(skus)),
+            Err(CommitError::VersionConflict) => self.resume(order_id, command).await,
             // The transaction may have been applied before the fault: resume, never redo.
-            Err(CommitError::Store(e)) => return Err(unavailable(true)(e)),
-        }
-        self.charge_and_place(order).await
-    }
-
-    async fn resume_stored(&self) -> Result<Outcome, SagaError> {
-        match self.ports.orders.load(self.order_id).await.map_err(unavailable(true))? {
-            Some(order) => self.resume(order).await,
-            None => Err(SagaError::Unavailable { cause: "order vanished while resuming".into(), order_open: true }),
+            Err(CommitError::Store(e)) => Err(interrupted(e)),
         }
     }
 
-    async fn resume(&self, order: Order) -> Result<Outcome, SagaError> {
-        use shared::domain::OrderStatus::*;
-        match (order.status, &order.cancel_reason) {
-            (PendingPayment, _) => self.charge_and_place(order).await,
-            (Placed, _) => Ok(Outcome::Placed(order)),
-            (Cancelled, Some(CancelReason::PaymentDeclined { code })) => Ok(Outcome::Declined { code: code.clone() }),
-            (Cancelled, _) => Err(SagaError::GatewayFailed { cause: "an earlier attempt failed to charge".into() }),
+    /// A key taken over from an attempt that stopped: continues its order from where it is.
+    pub async fn resume(&self, order_id: OrderId, command: &PlaceOrder) -> Result<Outcome, SagaError> {
+        match self.ports.orders.load(order_id).await.map_err(interrupted)? {
+            // The earlier attempt stopped before opening the order: nothing to resume.
+            None => Box::pin(self.start(order_id, command)).await,
+            Some(order) if order.status == OrderStatus::PendingPayment => {
+                tracing::info!("resuming the order of an interrupted attempt");
+                self.charge_and_place(order, &command.payment_token).await
+            }
+            Some(order) => answer(order),
         }
+    }
+
+    /// Recovery of an order no customer is waiting for: whatever the gateway says under the
+    /// order's payment key decides. Charged → place it; not charged → the key is closed and
+    /// the order cancelled, its stock released.
+    pub async fn settle(&self, order: Order) -> Result<Outcome, SagaError> {
+        if order.status != OrderStatus::PendingPayment {
+            return answer(order);
+        }
+        self.give_up(order, CancelReason::Expired).await
     }
 
     /// Steps 3 and 4, with the compensation of step 2 when the charge is refused.
-    async fn charge_and_place(&self, order: Order) -> Result<Outcome, SagaError> {
+    async fn charge_and_place(&self, order: Order, payment_token: &str) -> Result<Outcome, SagaError> {
         let request = ChargeRequest {
-            idempotency_key: self.idempotency_key.to_owned(),
+            idempotency_key: order.payment_key(),
             order_id: order.id,
             amount: order.total,
-            payment_token: self.command.payment_token.clone(),
+            payment_token: payment_token.to_owned(),
         };
         match self.ports.payments.charge(&request).await {
             Ok(charge) => self.place(order, charge).await,
+            // A decline is final for this key: nothing can be charged under it later.
             Err(PaymentError::Declined { code }) => {
-                self.compensate(&order, CancelReason::PaymentDeclined { code: code.clone() }).await?;
-                Ok(Outcome::Declined { code })
+                self.cancel(order, CancelReason::PaymentDeclined { code }).await
             }
             Err(PaymentError::Failed(cause)) => {
-                self.compensate(&order, CancelReason::PaymentFailed).await?;
-                Err(SagaError::GatewayFailed { cause })
+                self.give_up(order, CancelReason::PaymentFailed).await.map_err(|e| match e {
+                    SagaError::GatewayFailed { .. } => SagaError::GatewayFailed { cause },
+                    other => other,
+                })
             }
+            Err(PaymentError::Unknown(cause)) => Err(SagaError::PaymentUnknown { cause }),
         }
     }
 
-    /// Compensation of step 2: give the stock back and cancel the order, in one transaction.
-    async fn compensate(&self, order: &Order, reason: CancelReason) -> Result<(), SagaError> {
+    /// Closes the order's payment key at the gateway, then cancels the order, unless the
+    /// gateway reports a charge under that key (a slower attempt's), which then places it.
+    /// Closing first is what makes cancelling safe while another attempt may still be charging.
+    async fn give_up(&self, order: Order, reason: CancelReason) -> Result<Outcome, SagaError> {
+        match self.ports.payments.void(&order.payment_key()).await.map_err(interrupted)? {
+            Voided::AlreadyCharged(charge) => self.place(order, charge).await,
+            Voided::Voided => self.cancel(order, reason).await,
+        }
+    }
+
+    /// Compensation of step 2: gives the stock back and cancels the order, in one transaction.
+    async fn cancel(&self, order: Order, reason: CancelReason) -> Result<Outcome, SagaError> {
         tracing::info!(order_id = %order.id, ?reason, "compensating: releasing reserved stock");
         let cancelled = OrderEvent::Cancelled { reason, at: Utc::now() };
         let change = OrderChange {
@@ -154,20 +189,20 @@ impl Saga<'_> {
             stock: StockEffect::Release(&order.lines),
             outbox: None,
         };
-        match self.ports.orders.commit(change).await {
-            // A conflict means another attempt on this key already took this step.
-            Ok(()) | Err(CommitError::VersionConflict) => Ok(()),
-            Err(e) => Err(SagaError::Unavailable { cause: e.to_string(), order_open: true }),
+        match self.end(change).await? {
+            Ended::Appended => answer(order.apply(&cancelled).map_err(interrupted)?),
+            Ended::Elsewhere(now) => answer(now),
         }
     }
 
-    /// Step 4 and 5: the order is final; `order.placed` goes to the outbox with it, then out.
+    /// Steps 4 and 5: the order is final; `order.placed` goes to the outbox with it, then out.
     async fn place(&self, order: Order, charge: Charge) -> Result<Outcome, SagaError> {
         let now = Utc::now();
         let captured = OrderEvent::PaymentCaptured { charge_id: charge.charge_id, at: now };
-        let placed = order.clone().apply(&captured).expect("a pending order accepts its payment");
+        let placed = order.clone().apply(&captured).map_err(interrupted)?;
         let data = OrderPlacedV1::new(order.customer_id.clone(), &order.lines, order.total);
-        let outbound = Envelope::new(order.id, self.correlation_id, now, data).to_outbound();
+        let correlation_id = if order.correlation_id.is_empty() { self.correlation_id } else { &order.correlation_id };
+        let outbound = Envelope::new(order.id, correlation_id, now, data).to_outbound();
         let change = OrderChange {
             order_id: order.id,
             version: order.version + 1,
@@ -175,25 +210,37 @@ impl Saga<'_> {
             stock: StockEffect::None,
             outbox: Some(&outbound),
         };
-        match self.ports.orders.commit(change).await {
-            Ok(()) => {}
-            Err(CommitError::VersionConflict) => {
-                // Another attempt on this key placed it first (and published it).
-                let stored = self.ports.orders.load(order.id).await.map_err(unavailable(true))?;
-                return match stored {
-                    Some(o) if o.status == shared::domain::OrderStatus::Placed => Ok(Outcome::Placed(o)),
-                    _ => Err(SagaError::Unavailable { cause: "order changed concurrently".into(), order_open: true }),
-                };
+        match self.end(change).await? {
+            Ended::Appended => {
+                self.publish(&outbound).await;
+                Ok(Outcome::Placed(placed))
             }
-            Err(e) => return Err(SagaError::Unavailable { cause: e.to_string(), order_open: true }),
+            // Another attempt (or the sweeper) placed it first, under the same charge, and
+            // published it.
+            Ended::Elsewhere(now) => answer(now),
         }
-        self.publish(&outbound).await;
-        Ok(Outcome::Placed(placed))
+    }
+
+    /// Appends the event that ends the saga.
+    async fn end(&self, change: OrderChange<'_>) -> Result<Ended, SagaError> {
+        match self.commit(change).await {
+            Ok(()) => Ok(Ended::Appended),
+            Err(CommitError::VersionConflict) => {
+                let stored = self.ports.orders.load(change.order_id).await.map_err(interrupted)?;
+                stored.map(Ended::Elsewhere).ok_or_else(|| interrupted("order vanished while ending its saga"))
+            }
+            Err(e) => Err(interrupted(e)),
+        }
+    }
+
+    /// Every commit retries transaction conflicts (nothing applied, retry now) in place.
+    async fn commit(&self, change: OrderChange<'_>) -> Result<(), CommitError> {
+        retry::on_conflict(Backoff::CONFLICT, || self.ports.orders.commit(change)).await
     }
 
     /// Step 5. A failure here is not the customer's problem: the event is safe in the outbox
     /// and the relay will publish it.
-    async fn publish(&self, outbound: &shared::events::Outbound) {
+    async fn publish(&self, outbound: &Outbound) {
         let published =
             publish_all(self.ports.publisher.as_ref(), std::slice::from_ref(outbound), Backoff::REQUEST_PATH).await;
         match published {
@@ -206,5 +253,28 @@ impl Saga<'_> {
                 tracing::warn!(error = %e, event_id = %outbound.event_id, "not published; left in the outbox for the relay")
             }
         }
+    }
+}
+
+/// Who ended the saga.
+enum Ended {
+    Appended,
+    /// The version was taken: another attempt or the sweeper ended it, and only the stored
+    /// state can answer.
+    Elsewhere(Order),
+}
+
+/// The answer a finished saga gives, from the order's stored state alone.
+fn answer(order: Order) -> Result<Outcome, SagaError> {
+    match (order.status, &order.cancel_reason) {
+        (OrderStatus::Placed, _) => Ok(Outcome::Placed(order)),
+        (OrderStatus::Cancelled, Some(CancelReason::PaymentDeclined { code })) => {
+            Ok(Outcome::Declined { code: code.clone() })
+        }
+        (OrderStatus::Cancelled, Some(CancelReason::Expired)) => Ok(Outcome::Expired),
+        (OrderStatus::Cancelled, _) => {
+            Err(SagaError::GatewayFailed { cause: "an earlier attempt could not charge".into() })
+        }
+        (OrderStatus::PendingPayment, _) => Err(interrupted("the order is still being checked out")),
     }
 }

@@ -8,7 +8,8 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use shared::domain::{Order, OrderId};
 pub use shared::ports::StoredResponse as Reply;
-use shared::ports::{Claim, ClaimRequest};
+use shared::ports::{Claim, ClaimRequest, IdempotencyStore};
+use std::sync::Arc;
 use shared::telemetry::{metric, Unit};
 
 /// How long a key is remembered (Stripe keeps keys 24 hours).
@@ -89,16 +90,24 @@ fn render(outcome: &Outcome) -> Reply {
             "Payment declined",
             format!("The payment was declined ({code}). Nothing was charged and no stock is held."),
         )),
+        Outcome::Expired => problem(Problem::new(
+            409,
+            "order-expired",
+            "Order expired",
+            "This checkout was interrupted and not retried in time, so it was cancelled: nothing was charged \
+             and no stock is held. Place the order again with a new Idempotency-Key.",
+        )),
     }
 }
 
 pub struct Checkout {
     pub ports: Ports,
+    pub idempotency: Arc<dyn IdempotencyStore>,
 }
 
 impl Checkout {
-    pub fn new(ports: Ports) -> Self {
-        Self { ports }
+    pub fn new(ports: Ports, idempotency: Arc<dyn IdempotencyStore>) -> Self {
+        Self { ports, idempotency }
     }
 
     pub async fn post_order(&self, req: PostOrder<'_>) -> Reply {
@@ -128,18 +137,24 @@ impl Checkout {
             Err(errors) => return invalid(errors),
         };
         let scoped_key = format!("checkout:POST /orders:{key}");
+        let attempt = ulid::Ulid::new().to_string();
         let claim = ClaimRequest {
             key: scoped_key.clone(),
             payload_hash: hex::encode(Sha256::digest(command.canonical.as_bytes())),
             order_id: OrderId::new(),
+            attempt: attempt.clone(),
             now_ms: req.now_ms,
             lease_until_ms: req.deadline_ms,
             expires_at: req.now_ms / 1000 + IDEMPOTENCY_TTL_SECONDS,
         };
-        let (order_id, resumed) = match self.ports.idempotency.claim(&claim).await {
-            Ok(Claim::Acquired { order_id, resumed }) => (order_id, resumed),
-            Ok(Claim::Replay(stored)) => return with_header(stored, "idempotent-replayed", "true"),
-            Ok(Claim::InProgress) => {
+        let claimed = match self.idempotency.claim(&claim).await {
+            Ok(claimed) => claimed,
+            Err(e) => return unavailable(&e.to_string()),
+        };
+        let order_id = match claimed {
+            Claim::Started { order_id } | Claim::TakenOver { order_id } => order_id,
+            Claim::Replay(stored) => return with_header(stored, "idempotent-replayed", "true"),
+            Claim::InProgress => {
                 return with_header(
                     problem(Problem::new(
                         409,
@@ -151,7 +166,7 @@ impl Checkout {
                     "1",
                 )
             }
-            Ok(Claim::PayloadMismatch) => {
+            Claim::PayloadMismatch => {
                 return problem(Problem::new(
                     422,
                     "idempotency-key-reused",
@@ -159,25 +174,21 @@ impl Checkout {
                     "This Idempotency-Key was used with a different request body.",
                 ))
             }
-            Err(e) => return unavailable(&e.to_string()),
         };
         let span = tracing::info_span!("checkout", correlation_id = req.correlation_id, order_id = %order_id);
         let _entered = span.enter();
-        let saga = Saga {
-            ports: &self.ports,
-            command: &command,
-            order_id,
-            idempotency_key: &key,
-            correlation_id: req.correlation_id,
+        let saga = Saga { ports: &self.ports, correlation_id: req.correlation_id };
+        let result = match claimed {
+            Claim::TakenOver { .. } => saga.resume(order_id, &command).await,
+            _ => saga.start(order_id, &command).await,
         };
-        let result = saga.run(resumed).await;
         match result {
             Ok(outcome) => {
                 let answer = render(&outcome);
                 let name = if matches!(outcome, Outcome::Placed(_)) { "OrdersPlaced" } else { "OrdersRejected" };
                 metric("checkout", name, Unit::Count, 1.0);
                 tracing::info!(status = answer.status, "checkout answered");
-                if let Err(e) = self.ports.idempotency.complete(&scoped_key, &answer).await {
+                if let Err(e) = self.idempotency.complete(&scoped_key, &attempt, &answer).await {
                     // The lease will lapse and a retry will resume the order: still correct.
                     tracing::warn!(error = %e, "could not store the response for replay");
                 }
@@ -185,9 +196,9 @@ impl Checkout {
             }
             Err(err) => {
                 tracing::warn!(error = %err, "checkout failed; the client may retry");
-                let keep_for_resume = matches!(err, SagaError::Unavailable { order_open: true, .. });
-                if !keep_for_resume {
-                    if let Err(e) = self.ports.idempotency.release(&scoped_key).await {
+                // Keep the key bound while an order may be open, so a retry resumes that order.
+                if !err.order_may_be_open() {
+                    if let Err(e) = self.idempotency.release(&scoped_key, &attempt).await {
                         tracing::warn!(error = %e, "could not release the idempotency key; it frees when its lease lapses");
                     }
                 }
@@ -196,9 +207,22 @@ impl Checkout {
                         502,
                         "payment-gateway-error",
                         "Payment gateway error",
-                        "The payment could not be processed. Nothing was charged; retry with the same Idempotency-Key.",
+                        "The payment gateway refused to process the payment. Nothing was charged and no stock is \
+                         held; retry with the same Idempotency-Key.",
                     )),
-                    SagaError::Unavailable { cause, .. } => unavailable(&cause),
+                    SagaError::PaymentUnknown { .. } => with_header(
+                        problem(Problem::new(
+                            502,
+                            "payment-outcome-unknown",
+                            "Payment outcome unknown",
+                            "The payment gateway did not answer, so the charge may have gone through. Retry with the \
+                             same Idempotency-Key: it never charges twice, and an order nobody retries is settled \
+                             automatically.",
+                        )),
+                        "retry-after",
+                        "1",
+                    ),
+                    SagaError::Unavailable { cause } | SagaError::Interrupted { cause } => unavailable(&cause),
                 }
             }
         }

@@ -28,7 +28,7 @@ fn given_a_shop() -> World {
     let shop =
         Arc::new(MemoryShop::default().with_product(product("MUG", 1250), 10).with_product(product("TEE", 2000), 3));
     let bus = Arc::new(MemoryBus::default());
-    let gateway = Arc::new(SandboxGateway::default());
+    let gateway = Arc::new(SandboxGateway::in_memory());
     let keys = Arc::new(MemoryIdempotency::default());
     let checkout = Checkout::new(Ports {
         catalogue: shop.clone(),
@@ -36,8 +36,7 @@ fn given_a_shop() -> World {
         outbox: shop.clone(),
         publisher: bus.clone(),
         payments: gateway.clone(),
-        idempotency: keys.clone(),
-    });
+    }, keys.clone());
     World { shop, bus, gateway, keys, checkout }
 }
 

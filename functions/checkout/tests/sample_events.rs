@@ -26,9 +26,8 @@ fn given_the_seeded_shop() -> Checkout {
         orders: shop.clone(),
         outbox: shop,
         publisher: Arc::new(MemoryBus::default()),
-        payments: Arc::new(SandboxGateway::default()),
-        idempotency: Arc::new(MemoryIdempotency::default()),
-    })
+        payments: Arc::new(SandboxGateway::in_memory()),
+    }, Arc::new(MemoryIdempotency::default()))
 }
 
 async fn respond(name: &str) -> (u16, Value) {

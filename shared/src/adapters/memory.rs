@@ -2,7 +2,7 @@
 //! all-or-nothing transactions, partial PutEvents failures), for fast unit tests.
 
 use crate::domain::pricing::Product;
-use crate::domain::{EventId, Order, OrderEvent, OrderId, Sku};
+use crate::domain::{EventId, Order, OrderEvent, OrderId, SagaStep, Sku};
 use crate::events::Outbound;
 use crate::ports::*;
 use async_trait::async_trait;
@@ -21,6 +21,8 @@ struct ShopState {
     products: HashMap<Sku, Product>,
     stock: HashMap<Sku, StockLevel>,
     orders: HashMap<OrderId, BTreeMap<u32, OrderEvent>>,
+    /// Orders whose saga is open, as the DynamoDB adapter's sparse index holds them.
+    open: BTreeMap<OrderId, DateTime<Utc>>,
     outbox: BTreeMap<EventId, Pending>,
     fail_commits: u32,
     fail_commits_of: HashMap<&'static str, u32>,
@@ -89,6 +91,19 @@ impl OrderStore for MemoryShop {
         Order::replay(id, history.values()).map_err(|e| StoreError::Corrupt(e.to_string()))
     }
 
+    async fn open_before(&self, before: DateTime<Utc>, limit: usize) -> Result<Vec<OpenOrder>, StoreError> {
+        let s = self.state.lock().unwrap();
+        let mut open: Vec<OpenOrder> = s
+            .open
+            .iter()
+            .filter(|(_, at)| **at < before)
+            .map(|(id, at)| OpenOrder { order_id: *id, opened_at: *at })
+            .collect();
+        open.sort_by_key(|o| o.opened_at);
+        open.truncate(limit);
+        Ok(open)
+    }
+
     async fn commit(&self, change: OrderChange<'_>) -> Result<(), CommitError> {
         let mut s = self.state.lock().unwrap();
         let targeted = s.fail_commits_of.get_mut(change.event.name()).filter(|n| **n > 0);
@@ -132,6 +147,18 @@ impl OrderStore for MemoryShop {
         }
         s.stock = next;
         s.orders.entry(change.order_id).or_default().insert(change.version, change.event.clone());
+        match change.event.saga() {
+            SagaStep::Starts => {
+                let at = match change.event {
+                    OrderEvent::Opened { at, .. } => *at,
+                    _ => Utc::now(),
+                };
+                s.open.insert(change.order_id, at);
+            }
+            SagaStep::Ends => {
+                s.open.remove(&change.order_id);
+            }
+        }
         if let Some(event) = change.outbox {
             s.outbox.insert(event.event_id, Pending { event: event.clone(), created_at: Utc::now() });
         }
@@ -227,12 +254,14 @@ impl EventPublisher for MemoryBus {
 struct IdemRecord {
     payload_hash: String,
     order_id: OrderId,
+    attempt: String,
     in_progress_until_ms: Option<i64>,
     response: Option<StoredResponse>,
     expires_at: i64,
 }
 
-/// Idempotency records as the DynamoDB adapter keeps them, including lease expiry.
+/// Idempotency records as the DynamoDB adapter keeps them, including lease expiry and the
+/// lease holder.
 #[derive(Default)]
 pub struct MemoryIdempotency {
     records: Mutex<HashMap<String, IdemRecord>>,
@@ -246,6 +275,11 @@ impl MemoryIdempotency {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// The order bound to `key`, if the key is remembered.
+    pub fn order_of(&self, key: &str) -> Option<OrderId> {
+        self.records.lock().unwrap().get(key).map(|r| r.order_id)
+    }
 }
 
 #[async_trait]
@@ -253,45 +287,49 @@ impl IdempotencyStore for MemoryIdempotency {
     async fn claim(&self, req: &ClaimRequest) -> Result<Claim, StoreError> {
         let mut records = self.records.lock().unwrap();
         let now_s = req.now_ms / 1000;
-        let mut order_id = req.order_id;
-        let mut resumed = false;
-        if let Some(old) = records.get(&req.key).filter(|r| r.expires_at >= now_s) {
-            let lease_lapsed = old.in_progress_until_ms.is_some_and(|until| until < req.now_ms);
-            if old.payload_hash != req.payload_hash {
-                return Ok(Claim::PayloadMismatch);
-            }
-            if let Some(response) = &old.response {
-                return Ok(Claim::Replay(response.clone()));
-            }
-            if !lease_lapsed {
-                return Ok(Claim::InProgress);
-            }
-            order_id = old.order_id;
-            resumed = true;
+        let Some(old) = records.get_mut(&req.key).filter(|r| r.expires_at >= now_s) else {
+            records.insert(
+                req.key.clone(),
+                IdemRecord {
+                    payload_hash: req.payload_hash.clone(),
+                    order_id: req.order_id,
+                    attempt: req.attempt.clone(),
+                    in_progress_until_ms: Some(req.lease_until_ms),
+                    response: None,
+                    expires_at: req.expires_at,
+                },
+            );
+            return Ok(Claim::Started { order_id: req.order_id });
+        };
+        if old.payload_hash != req.payload_hash {
+            return Ok(Claim::PayloadMismatch);
         }
-        records.insert(
-            req.key.clone(),
-            IdemRecord {
-                payload_hash: req.payload_hash.clone(),
-                order_id,
-                in_progress_until_ms: Some(req.lease_until_ms),
-                response: None,
-                expires_at: req.expires_at,
-            },
-        );
-        Ok(Claim::Acquired { order_id, resumed })
+        if let Some(response) = &old.response {
+            return Ok(Claim::Replay(response.clone()));
+        }
+        if old.in_progress_until_ms.is_some_and(|until| until >= req.now_ms) {
+            return Ok(Claim::InProgress);
+        }
+        // Take over the lease; the order bound to the key stays.
+        old.attempt = req.attempt.clone();
+        old.in_progress_until_ms = Some(req.lease_until_ms);
+        Ok(Claim::TakenOver { order_id: old.order_id })
     }
 
-    async fn complete(&self, key: &str, response: &StoredResponse) -> Result<(), StoreError> {
-        if let Some(r) = self.records.lock().unwrap().get_mut(key) {
+    async fn complete(&self, key: &str, attempt: &str, response: &StoredResponse) -> Result<(), StoreError> {
+        let mut records = self.records.lock().unwrap();
+        if let Some(r) = records.get_mut(key).filter(|r| r.attempt == attempt && r.response.is_none()) {
             r.in_progress_until_ms = None;
             r.response = Some(response.clone());
         }
         Ok(())
     }
 
-    async fn release(&self, key: &str) -> Result<(), StoreError> {
-        self.records.lock().unwrap().remove(key);
+    async fn release(&self, key: &str, attempt: &str) -> Result<(), StoreError> {
+        let mut records = self.records.lock().unwrap();
+        if records.get(key).is_some_and(|r| r.attempt == attempt && r.response.is_none()) {
+            records.remove(key);
+        }
         Ok(())
     }
 }

@@ -7,4 +7,4 @@ pub mod pricing;
 
 pub use ids::{CustomerId, EventId, OrderId, Sku};
 pub use money::{Currency, Money, MoneyError};
-pub use order::{CancelReason, LineItem, Order, OrderEvent, OrderStatus, TransitionError};
+pub use order::{CancelReason, LineItem, Order, OrderEvent, OrderStatus, SagaStep, TransitionError};

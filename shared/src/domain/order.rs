@@ -5,6 +5,10 @@
 //!   Opened ──► PENDING_PAYMENT ──PaymentCaptured──► PLACED
 //!                     └───────────Cancelled───────► CANCELLED
 //! ```
+//!
+//! `PENDING_PAYMENT` is the checkout saga in flight: `Opened` starts it, `PaymentCaptured` or
+//! `Cancelled` ends it ([`OrderEvent::saga`]). An order left there by a crash is settled by the
+//! recovery sweeper.
 
 use super::{CustomerId, Money, OrderId, Sku};
 use chrono::{DateTime, Utc};
@@ -51,6 +55,9 @@ pub enum CancelReason {
     PaymentDeclined { code: String },
     /// The gateway could not process the charge (the customer may retry).
     PaymentFailed,
+    /// The checkout was interrupted and never finished; the recovery sweeper closed the
+    /// payment key (nothing had been charged) and gave the stock back.
+    Expired,
 }
 
 /// What happened to an order. Stored one item per event, in order of `version`.
@@ -58,7 +65,16 @@ pub enum CancelReason {
 #[serde(tag = "type", rename_all = "camelCase")]
 pub enum OrderEvent {
     #[serde(rename_all = "camelCase")]
-    Opened { customer_id: CustomerId, lines: Vec<LineItem>, total: Money, at: DateTime<Utc> },
+    Opened {
+        customer_id: CustomerId,
+        lines: Vec<LineItem>,
+        total: Money,
+        at: DateTime<Utc>,
+        /// The request that opened it, so that whoever finishes the saga (a retry, the
+        /// sweeper) publishes `order.placed` under the customer's correlation ID.
+        #[serde(default)]
+        correlation_id: String,
+    },
     #[serde(rename_all = "camelCase")]
     PaymentCaptured { charge_id: String, at: DateTime<Utc> },
     #[serde(rename_all = "camelCase")]
@@ -73,6 +89,21 @@ impl OrderEvent {
             OrderEvent::Cancelled { .. } => "Cancelled",
         }
     }
+
+    /// What this event does to the checkout saga of its order.
+    pub fn saga(&self) -> SagaStep {
+        match self {
+            OrderEvent::Opened { .. } => SagaStep::Starts,
+            OrderEvent::PaymentCaptured { .. } | OrderEvent::Cancelled { .. } => SagaStep::Ends,
+        }
+    }
+}
+
+/// Whether an event starts or ends its order's checkout saga (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SagaStep {
+    Starts,
+    Ends,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -86,6 +117,7 @@ pub struct Order {
     /// The version of the last event applied; the next event must carry `version + 1`.
     pub version: u32,
     pub opened_at: DateTime<Utc>,
+    pub correlation_id: String,
     pub charge_id: Option<String>,
     pub cancel_reason: Option<CancelReason>,
 }
@@ -104,7 +136,7 @@ impl Order {
     /// The state after the first event.
     pub fn open(id: OrderId, event: &OrderEvent) -> Result<Order, TransitionError> {
         match event {
-            OrderEvent::Opened { customer_id, lines, total, at } => Ok(Order {
+            OrderEvent::Opened { customer_id, lines, total, at, correlation_id } => Ok(Order {
                 id,
                 customer_id: customer_id.clone(),
                 lines: lines.clone(),
@@ -112,11 +144,19 @@ impl Order {
                 status: OrderStatus::PendingPayment,
                 version: 1,
                 opened_at: *at,
+                correlation_id: correlation_id.clone(),
                 charge_id: None,
                 cancel_reason: None,
             }),
             other => Err(TransitionError::NotOpened(other.name())),
         }
+    }
+
+    /// The idempotency key of this order's charge at the payment gateway. Derived from the
+    /// order, so that every attempt of the checkout and the recovery sweeper ask about the
+    /// same charge, and an order is charged at most once whoever settles it.
+    pub fn payment_key(&self) -> String {
+        format!("order-{}", self.id)
     }
 
     /// Checks that `event` may follow the current state, without changing it.
@@ -167,6 +207,7 @@ mod tests {
             lines: vec![LineItem { sku: "MUG".into(), quantity: 2, unit_price: Money::new(1250, Currency::EUR) }],
             total: Money::new(2500, Currency::EUR),
             at: Utc::now(),
+            correlation_id: "corr-1".into(),
         }
     }
 
@@ -213,6 +254,20 @@ mod tests {
     #[test]
     fn no_history_means_no_order() {
         assert_eq!(Order::replay(OrderId::new(), &[]), Ok(None));
+    }
+
+    #[test]
+    fn an_opened_event_stored_before_correlation_ids_still_reads() {
+        let old = r#"{"type":"opened","customerId":"c","lines":[],"total":{"amount":0,"currency":"EUR"},"at":"2026-01-01T00:00:00Z"}"#;
+        let event: OrderEvent = serde_json::from_str(old).unwrap();
+        assert!(matches!(event, OrderEvent::Opened { ref correlation_id, .. } if correlation_id.is_empty()));
+    }
+
+    #[test]
+    fn opened_starts_the_saga_and_capture_or_cancel_end_it() {
+        assert_eq!(opened().saga(), SagaStep::Starts);
+        assert_eq!(captured().saga(), SagaStep::Ends);
+        assert_eq!(cancelled().saga(), SagaStep::Ends);
     }
 
     #[test]

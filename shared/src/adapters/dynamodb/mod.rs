@@ -6,11 +6,13 @@ mod idempotency;
 mod orders;
 mod outbox;
 pub mod processed;
+mod sandbox_ledger;
 
 pub use idempotency::DynamoIdempotency;
 pub use orders::{DynamoShop, ShopTables};
 pub use outbox::DynamoOutbox;
 pub use processed::DynamoProcessedEvents;
+pub use sandbox_ledger::DynamoLedger;
 
 use crate::ports::StoreError;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
@@ -50,21 +52,55 @@ where
     StoreError::Unavailable(DisplayErrorContext(err).to_string())
 }
 
-/// The actions (by index) whose conditions cancelled a `TransactWriteItems`; empty when it
-/// failed for another reason (throttling, network), which a retry may cure.
-pub fn failed_conditions<R>(
-    err: &SdkError<aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError, R>,
-) -> Vec<usize> {
+/// Why a `TransactWriteItems` failed, decoded once from its cancellation reasons.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TransactFailure {
+    /// The conditions of these actions (by index) failed: a business answer for the caller.
+    Conditions(Vec<usize>),
+    /// Anything else, classified: `Conflict` when a concurrent transaction or write touched
+    /// one of its items (nothing applied; retry now), `Unavailable` for throttling and faults,
+    /// `Corrupt` when DynamoDB says the request itself is invalid.
+    Store(StoreError),
+}
+
+pub fn transact_failure<R: std::fmt::Debug>(
+    err: SdkError<aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError, R>,
+) -> TransactFailure {
     use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException;
-    match err.as_service_error() {
-        Some(TransactionCanceledException(cancel)) => cancel
-            .cancellation_reasons()
-            .iter()
-            .enumerate()
-            .filter(|(_, r)| r.code() == Some("ConditionalCheckFailed"))
-            .map(|(i, _)| i)
-            .collect(),
-        _ => Vec::new(),
+    let codes: Vec<Option<String>> = match err.as_service_error() {
+        Some(TransactionCanceledException(cancel)) => {
+            cancel.cancellation_reasons().iter().map(|r| r.code().map(str::to_owned)).collect()
+        }
+        _ => return TransactFailure::Store(store_error(err)),
+    };
+    let failed: Vec<usize> =
+        codes.iter().enumerate().filter(|(_, c)| c.as_deref() == Some("ConditionalCheckFailed")).map(|(i, _)| i).collect();
+    if !failed.is_empty() {
+        return TransactFailure::Conditions(failed);
+    }
+    let has = |code: &str| codes.iter().any(|c| c.as_deref() == Some(code));
+    let detail = DisplayErrorContext(&err).to_string();
+    TransactFailure::Store(if has("TransactionConflict") {
+        StoreError::Conflict(detail)
+    } else if has("ValidationError") {
+        StoreError::Corrupt(detail)
+    } else {
+        StoreError::Unavailable(detail)
+    })
+}
+
+/// Any other SDK failure, by its error code: a request DynamoDB will always refuse is
+/// permanent; everything else (throttling, timeouts, 5xx, network) may pass.
+pub fn store_error<E, R>(err: SdkError<E, R>) -> StoreError
+where
+    E: std::error::Error + aws_sdk_dynamodb::error::ProvideErrorMetadata + 'static,
+    R: std::fmt::Debug,
+{
+    match err.as_service_error().and_then(|e| e.code()) {
+        Some("ValidationException" | "SerializationException") => {
+            StoreError::Corrupt(DisplayErrorContext(err).to_string())
+        }
+        _ => unavailable(err),
     }
 }
 

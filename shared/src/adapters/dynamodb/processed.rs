@@ -1,7 +1,7 @@
 //! Processed-event markers in the ProcessedEvents table: `id` = `<consumer>#<eventId>`,
 //! `status` (IN_PROGRESS | COMPLETED), `leaseUntil` (epoch ms), `expiresAt` (TTL, epoch s).
 
-use super::{build_error, failed_conditions, get_s, n, s, unavailable};
+use super::{build_error, get_s, n, s, transact_failure, unavailable, TransactFailure};
 use crate::ports::{Applied, Lease, Marker, ProcessedEvents, StoreError};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
@@ -42,8 +42,9 @@ pub fn marker_put(table: &str, marker: &Marker) -> Result<TransactWriteItem, Sto
 pub async fn transact_once(client: &Client, items: Vec<TransactWriteItem>) -> Result<Applied, StoreError> {
     match transact_once_guarded(client, items).await? {
         Guarded::Applied(applied) => Ok(applied),
+        // Only the marker carries a condition in these transactions.
         Guarded::ConditionsFailed(actions) => {
-            Err(StoreError::Unavailable(format!("transaction cancelled: conditions failed on actions {actions:?}")))
+            Err(StoreError::Corrupt(format!("transaction cancelled: unexpected conditions failed on actions {actions:?}")))
         }
     }
 }
@@ -63,15 +64,12 @@ pub async fn transact_once_guarded(client: &Client, items: Vec<TransactWriteItem
     let Err(err) = client.transact_write_items().set_transact_items(Some(items)).send().await else {
         return Ok(Guarded::Applied(Applied::Done));
     };
-    let failed = failed_conditions(&err);
-    // The marker is action 0: if it exists, this delivery is a duplicate whatever else failed.
-    if failed.first() == Some(&0) {
-        return Ok(Guarded::Applied(Applied::AlreadyProcessed));
+    match transact_failure(err) {
+        // The marker is action 0: if it exists, this delivery is a duplicate whatever else failed.
+        TransactFailure::Conditions(failed) if failed.first() == Some(&0) => Ok(Guarded::Applied(Applied::AlreadyProcessed)),
+        TransactFailure::Conditions(failed) => Ok(Guarded::ConditionsFailed(failed)),
+        TransactFailure::Store(e) => Err(e),
     }
-    if !failed.is_empty() {
-        return Ok(Guarded::ConditionsFailed(failed));
-    }
-    Err(unavailable(err))
 }
 
 #[async_trait]

@@ -1,10 +1,10 @@
-use super::{build_error, failed_conditions, get_s, n, s, unavailable};
-use crate::domain::{Order, OrderEvent, OrderId};
+use super::{build_error, get_s, n, s, transact_failure, unavailable, TransactFailure};
+use crate::domain::{Order, OrderEvent, OrderId, SagaStep};
 use crate::ports::*;
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem, Update};
 use aws_sdk_dynamodb::Client;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 
 /// Physical table names, from the environment the template sets.
 #[derive(Debug, Clone)]
@@ -45,7 +45,8 @@ fn event_put(tables: &ShopTables, change: &OrderChange<'_>) -> Result<TransactWr
 
 fn stock_update(tables: &ShopTables, sku: &str, quantity: u32, reserve: bool) -> Result<TransactWriteItem, StoreError> {
     let (expression, condition) = if reserve {
-        ("SET available = available - :q, reserved = reserved + :q", "available >= :q")
+        // A product loaded without `reserved` (a hand-written seed) starts from zero.
+        ("SET available = available - :q, reserved = if_not_exists(reserved, :zero) + :q", "available >= :q")
     } else {
         ("SET available = available + :q, reserved = reserved - :q", "reserved >= :q")
     };
@@ -54,10 +55,52 @@ fn stock_update(tables: &ShopTables, sku: &str, quantity: u32, reserve: bool) ->
         .key("sku", s(sku))
         .update_expression(expression)
         .condition_expression(condition)
-        .expression_attribute_values(":q", n(quantity))
+        .expression_attribute_values(":q", n(quantity));
+    let update = if reserve { update.expression_attribute_values(":zero", n(0)) } else { update };
+    let update = update
         .build()
         .map_err(build_error)?;
     Ok(TransactWriteItem::builder().update(update).build())
+}
+
+/// Open orders are found through a sparse index (`OpenOrders`: `openShard`, `openedAt`) over
+/// one marker item per open order (`version` 0, never an event), put with `Opened` and deleted
+/// with the event that ends the saga, in the same transaction. Spreading markers over a few
+/// shards keeps one index partition from taking every order's write.
+pub const OPEN_ORDERS_INDEX: &str = "OpenOrders";
+const OPEN_SHARDS: u32 = 4;
+const MARKER_VERSION: u32 = 0;
+
+fn open_shard(id: OrderId) -> String {
+    format!("OPEN#{}", (id.0 .0 % u128::from(OPEN_SHARDS)))
+}
+
+fn open_marker(tables: &ShopTables, change: &OrderChange<'_>) -> Result<Option<TransactWriteItem>, StoreError> {
+    let key = |id: OrderId| [("orderId".to_owned(), s(id.to_string())), ("version".to_owned(), n(MARKER_VERSION))];
+    Ok(Some(match change.event.saga() {
+        SagaStep::Starts => {
+            let at = match change.event {
+                OrderEvent::Opened { at, .. } => *at,
+                _ => Utc::now(),
+            };
+            let put = Put::builder()
+                .table_name(&tables.orders)
+                .set_item(Some(key(change.order_id).into_iter().collect()))
+                .item("openShard", s(open_shard(change.order_id)))
+                .item("openedAt", s(at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)))
+                .build()
+                .map_err(build_error)?;
+            TransactWriteItem::builder().put(put).build()
+        }
+        SagaStep::Ends => {
+            let delete = Delete::builder()
+                .table_name(&tables.orders)
+                .set_key(Some(key(change.order_id).into_iter().collect()))
+                .build()
+                .map_err(build_error)?;
+            TransactWriteItem::builder().delete(delete).build()
+        }
+    }))
 }
 
 /// The outbox entry, written in the same transaction as the event that caused it.
@@ -82,8 +125,10 @@ impl OrderStore for DynamoShop {
             .client
             .query()
             .table_name(&self.tables.orders)
-            .key_condition_expression("orderId = :id")
+            // Events only: version 0 is the open-order marker.
+            .key_condition_expression("orderId = :id AND version > :marker")
             .expression_attribute_values(":id", s(id.to_string()))
+            .expression_attribute_values(":marker", n(MARKER_VERSION))
             .consistent_read(true)
             .send()
             .await
@@ -109,18 +154,48 @@ impl OrderStore for DynamoShop {
         if let Some(event) = change.outbox {
             items.push(outbox_put(&self.tables, event)?);
         }
-        let result = self.client.transact_write_items().set_transact_items(Some(items)).send().await;
-        let Err(err) = result else { return Ok(()) };
-        // A cancelled transaction says, per action, which condition failed.
-        let failed = failed_conditions(&err);
-        if failed.contains(&0) {
-            return Err(CommitError::VersionConflict);
+        items.extend(open_marker(&self.tables, &change)?);
+        let Err(err) = self.client.transact_write_items().set_transact_items(Some(items)).send().await else {
+            return Ok(());
+        };
+        match transact_failure(err) {
+            // A cancelled transaction says, per action, which condition failed.
+            TransactFailure::Conditions(failed) if failed.contains(&0) => Err(CommitError::VersionConflict),
+            TransactFailure::Conditions(failed) => {
+                let short = failed.iter().filter_map(|&i| i.checked_sub(1).and_then(|l| lines.get(l)));
+                Err(CommitError::InsufficientStock(short.map(|l| l.sku.clone()).collect()))
+            }
+            TransactFailure::Store(e) => Err(e.into()),
         }
-        let short: Vec<_> =
-            failed.iter().filter(|&&i| i >= 1 && i <= lines.len()).map(|&i| lines[i - 1].sku.clone()).collect();
-        if !short.is_empty() {
-            return Err(CommitError::InsufficientStock(short));
+    }
+
+    async fn open_before(&self, before: DateTime<Utc>, limit: usize) -> Result<Vec<OpenOrder>, StoreError> {
+        let cutoff = before.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let mut open = Vec::new();
+        for shard in 0..OPEN_SHARDS {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.tables.orders)
+                .index_name(OPEN_ORDERS_INDEX)
+                .key_condition_expression("openShard = :shard AND openedAt < :cutoff")
+                .expression_attribute_values(":shard", s(format!("OPEN#{shard}")))
+                .expression_attribute_values(":cutoff", s(&cutoff))
+                .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+                .send()
+                .await
+                .map_err(unavailable)?;
+            for item in out.items() {
+                let order_id = get_s(item, "orderId")?.parse().map_err(|e| StoreError::Corrupt(format!("{e}")))?;
+                let opened_at = DateTime::parse_from_rfc3339(get_s(item, "openedAt")?)
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))?
+                    .with_timezone(&Utc);
+                open.push(OpenOrder { order_id, opened_at });
+            }
         }
-        Err(unavailable(err).into())
+        // Oldest first across shards; each shard's page is already its oldest.
+        open.sort_by_key(|o| o.opened_at);
+        open.truncate(limit);
+        Ok(open)
     }
 }

@@ -112,6 +112,8 @@ fn outbox_put(tables: &ShopTables, event: &crate::events::Outbound) -> Result<Tr
         .item("detailType", s(&event.detail_type))
         .item("detail", s(&event.detail))
         .item("createdAt", s(Utc::now().to_rfc3339()))
+        // The relay finds entries through the sparse `pending` index (see outbox.rs).
+        .item(super::outbox::PENDING_SHARD, super::DynamoOutbox::pending_shard(&event.event_id))
         .condition_expression("attribute_not_exists(eventId)")
         .build()
         .map_err(build_error)?;

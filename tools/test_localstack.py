@@ -126,7 +126,7 @@ def test_the_stack_file_resolves_every_function_environment_to_physical_names(st
     expected_outputs = {
         "EventBusName", "EventBusArn", "ProductsTableName", "OrdersTableName", "OutboxTableName",
         "IdempotencyTableName", "ProcessedEventsTableName", "CustomersTableName", "LoyaltyTableName",
-        "AnalyticsTableName", "RecommendationsTableName", "OpsTopicArn",
+        "AnalyticsTableName", "RecommendationsTableName", "SandboxPaymentsTableName", "OpsTopicArn",
         *(f"{c}QueueUrl" for c in CONCERNS), *(f"{c}DeadLetterQueueUrl" for c in CONCERNS),
     }
     assert expected_outputs <= set(outputs)
@@ -135,16 +135,21 @@ def test_the_stack_file_resolves_every_function_environment_to_physical_names(st
         "CheckoutFunction": "checkout", "OutboxRelayFunction": "outbox-relay",
         "RecommendationsApiFunction": "recommendations-api", "EmailFunction": "email",
         "InventoryFunction": "inventory", "AnalyticsFunction": "analytics", "LoyaltyFunction": "loyalty",
-        "RecommendationsFunction": "recommendations",
+        "RecommendationsFunction": "recommendations", "SweeperFunction": "sweeper",
     }
     checkout = functions["CheckoutFunction"]
     assert checkout["environment"] == {
         "PRODUCTS_TABLE": outputs["ProductsTableName"], "ORDERS_TABLE": outputs["OrdersTableName"],
         "OUTBOX_TABLE": outputs["OutboxTableName"], "IDEMPOTENCY_TABLE": outputs["IdempotencyTableName"],
         "EVENT_BUS_NAME": "shop-test-orders", "PAYMENT_GATEWAY": "sandbox",
+        "SANDBOX_PAYMENTS_TABLE": outputs["SandboxPaymentsTableName"],
     }
     assert checkout["http"] == [{"method": "POST", "path": "/orders"}, {"method": "GET", "path": "/orders/{id}"}]
     assert functions["OutboxRelayFunction"]["schedules"] == ["rate(1 minute)"]
+    sweeper = functions["SweeperFunction"]
+    assert sweeper["schedules"] == ["rate(1 minute)"]
+    assert sweeper["environment"]["SWEEPER_GRACE_SECONDS"] == "300"
+    assert sweeper["environment"]["SANDBOX_PAYMENTS_TABLE"] == outputs["SandboxPaymentsTableName"]
     assert functions["EmailFunction"]["environment"]["SENDER_EMAIL"] == "receipts@shop.example"
     for concern in CONCERNS:
         (source,) = functions[f"{concern}Function"]["sqs"]
@@ -153,9 +158,23 @@ def test_the_stack_file_resolves_every_function_environment_to_physical_names(st
         assert (source["batchSize"], source["maximumBatchingWindowInSeconds"], source["maximumConcurrency"]) == (10, 1, 5)
         assert source["functionResponseTypes"] == ["ReportBatchItemFailures"]
         assert functions[f"{concern}Function"]["environment"]["PROCESSED_EVENTS_TABLE"] == outputs["ProcessedEventsTableName"]
-    for info in functions.values():
+    for name, info in functions.items():
         assert all(isinstance(v, str) and v for v in info["environment"].values()), info["environment"]
-        assert (info["timeout"], info["memorySize"]) == (10, 256)
+        # The sweeper gets longer to drain a backlog; everything else the Globals' 10 s.
+        assert (info["timeout"], info["memorySize"]) == (60 if name == "SweeperFunction" else 10, 256)
+
+
+def test_the_sweeper_finds_open_orders_through_a_keys_only_index_and_its_alarm_exists(stack, aws):
+    orders = aws["dynamodb"].describe_table(TableName=stack["outputs"]["OrdersTableName"])["Table"]
+    (index,) = [i for i in orders.get("GlobalSecondaryIndexes", []) if i["IndexName"] == "OpenOrders"]
+    assert [(k["AttributeName"], k["KeyType"]) for k in index["KeySchema"]] == [("openShard", "HASH"), ("openedAt", "RANGE")]
+    assert index["Projection"]["ProjectionType"] == "KEYS_ONLY"
+    ledger = aws["dynamodb"].describe_table(TableName=stack["outputs"]["SandboxPaymentsTableName"])["Table"]
+    assert [(k["AttributeName"], k["KeyType"]) for k in ledger["KeySchema"]] == [("paymentKey", "HASH")]
+    alarms = {a["AlarmName"]: a for a in aws["cloudwatch"].describe_alarms()["MetricAlarms"]}
+    alarm = alarms["shop-test-StuckOrdersAlarm"]
+    assert (alarm["Namespace"], alarm["MetricName"], alarm["Threshold"]) == ("Shop", "OldestOpenOrderAgeSeconds", 900)
+    assert alarm["Dimensions"] == [{"Name": "service", "Value": "sweeper"}]
 
 
 def test_seed_data_and_the_sender_identity_are_in_place(stack, aws):

@@ -12,9 +12,20 @@ use tokio::sync::broadcast;
 pub const CONSUMERS: [&str; 5] =
     ["AnalyticsFunction", "EmailFunction", "InventoryFunction", "LoyaltyFunction", "RecommendationsFunction"];
 
-/// Options the demo runs with: retries after 2 s instead of 60 s, to see a DLQ fill in seconds.
+/// The sweeper's grace period in the demo, instead of 300 s.
+pub const SWEEPER_GRACE_SECONDS: u64 = 3;
+
+/// Options the demo runs with: retries after 2 s instead of 60 s, to see a DLQ fill in seconds,
+/// and interrupted orders settled by the sweeper after a few seconds instead of five minutes.
 pub fn options(mode: Mode) -> Options {
-    Options { mode, parameters: vec![("ConsumerVisibilityTimeout".into(), "2".into())], api_port: None }
+    Options {
+        mode,
+        parameters: vec![
+            ("ConsumerVisibilityTimeout".into(), "2".into()),
+            ("SweeperGraceSeconds".into(), SWEEPER_GRACE_SECONDS.to_string()),
+        ],
+        api_port: None,
+    }
 }
 
 pub async fn main(mode: Mode) -> Result<(), Box<dyn std::error::Error>> {
@@ -176,7 +187,91 @@ async fn run(system: &LocalSystem) -> Result<(), ProbeError> {
         ));
     }
 
+    settled_by_the_sweeper(system, &probe, &timeline, &mut rx).await?;
+
     summary(&probe).await
+}
+
+/// Step 7: a checkout interrupted after the charge, which nobody retries, settled by the sweeper.
+async fn settled_by_the_sweeper(
+    system: &LocalSystem,
+    probe: &Probe,
+    timeline: &Timeline,
+    rx: &mut broadcast::Receiver<Observation>,
+) -> Result<(), ProbeError> {
+    println!("\n7. The gateway charges but its answer is lost (tok_timeout), and the client does not retry");
+    let key = "demo-timeout";
+    let stuck = probe.place_order(key, "cust-linus", &[("STICKER", 2)], "tok_timeout").await?;
+    let interrupted_at = Instant::now();
+    timeline.say(format!("POST /orders cust-linus STICKER x2 tok_timeout -> {}", order_line(&stuck)));
+    // The 502 names no order; the Idempotency-Key's record holds the one bound to it.
+    let record = probe
+        .dynamodb
+        .get_item()
+        .table_name(probe.output("IdempotencyTableName"))
+        .key("id", aws_sdk_dynamodb::types::AttributeValue::S(format!("checkout:POST /orders:{key}")))
+        .consistent_read(true)
+        .send()
+        .await?
+        .item
+        .ok_or("no idempotency record for the interrupted request")?;
+    let order_id = record.get("orderId").and_then(|v| v.as_s().ok()).cloned().ok_or("no order bound to the key")?;
+    let status = |answer: &Answer| answer.body["status"].as_str().unwrap_or("?").to_owned();
+    let before = probe.get(&format!("/orders/{order_id}")).await?;
+    timeline.say(format!(
+        "    GET /orders/{order_id} (ID from the key's record) -> {}, STICKER stock {:?}: charged, stock held, no order.placed",
+        status(&before),
+        probe.stock("STICKER").await?
+    ));
+
+    tokio::time::sleep(Duration::from_secs(SWEEPER_GRACE_SECONDS + 1)).await;
+    let function = system.stack.function("SweeperFunction");
+    let scheduled: serde_json::Value = serde_json::from_str(include_str!("../../events/sweeper-scheduled.json"))?;
+    let report = system.invoker.invoke(&function.binary, scheduled, Duration::from_secs(function.timeout)).await?;
+    timeline.say(format!(
+        "sweeper (its scheduled event, after the {SWEEPER_GRACE_SECONDS} s grace) -> placed {}, expired {}, other {}, failed {}",
+        report["placed"], report["expired"], report["other"], report["failed"]
+    ));
+    let after = probe.get(&format!("/orders/{order_id}")).await?;
+    timeline.say(format!(
+        "    GET /orders/{order_id} -> {}, STICKER stock {:?}",
+        status(&after),
+        probe.stock("STICKER").await?
+    ));
+    if report["placed"] == 0 && status(&after) == "PLACED" {
+        timeline.say("    (the sweeper's own schedule had settled it a moment earlier)");
+    }
+    follow(timeline, rx, &order_id, Duration::from_secs(30)).await;
+
+    // The late retry comes once the first attempt's lease (the checkout's timeout) has lapsed.
+    let lease = Duration::from_secs(system.stack.function("CheckoutFunction").timeout);
+    tokio::time::sleep((interrupted_at + lease + Duration::from_secs(1)).saturating_duration_since(Instant::now()))
+        .await;
+    let late = probe.place_order(key, "cust-linus", &[("STICKER", 2)], "tok_timeout").await?;
+    timeline.say(format!(
+        "POST /orders (the client retries after all, same key) -> {}, same order: {}",
+        order_line(&late),
+        late.body["orderId"].as_str() == Some(order_id.as_str())
+    ));
+    // The gateway's record of the order's payment key: one decision per key, ever.
+    let entry = probe
+        .dynamodb
+        .get_item()
+        .table_name(probe.output("SandboxPaymentsTableName"))
+        .key("paymentKey", aws_sdk_dynamodb::types::AttributeValue::S(format!("order-{order_id}")))
+        .consistent_read(true)
+        .send()
+        .await?
+        .item
+        .unwrap_or_default();
+    let text = |name: &str| entry.get(name).and_then(|v| v.as_s().ok()).cloned().unwrap_or_else(|| "-".into());
+    timeline.say(format!(
+        "    gateway ledger for the order's payment key: {} {} {} cents: one charge, whoever asked",
+        text("outcome"),
+        text("chargeId"),
+        crate::probe::number(&entry, "amount")
+    ));
+    Ok(())
 }
 
 async fn summary(probe: &Probe) -> Result<(), ProbeError> {
@@ -205,7 +300,7 @@ async fn summary(probe: &Probe) -> Result<(), ProbeError> {
     }
     println!("  stock           {} (available+reserved)", stock.join(", "));
     let mut points = Vec::new();
-    for customer in ["cust-ada", "cust-grace", "cust-ghost"] {
+    for customer in ["cust-ada", "cust-grace", "cust-ghost", "cust-linus"] {
         points.push(format!("{customer} {}", probe.loyalty_points(customer).await?));
     }
     println!("  loyalty points  {}", points.join(", "));

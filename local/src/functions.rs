@@ -34,10 +34,22 @@ pub fn build(binary: &str, env: &Env, aws: &aws_config::SdkConfig) -> Result<Han
         }
         "outbox-relay" => {
             let relay = Arc::new(outbox_relay::Relay::from_env(env, aws)?);
-            Arc::new(move |_payload, _ctx| {
+            Arc::new(move |_payload, ctx| {
                 let relay = relay.clone();
                 Box::pin(async move {
-                    let report = relay.run_once().await.map_err(|e| e.to_string())?;
+                    let deadline = outbox_relay::Deadline::of(&ctx);
+                    let report = relay.run_once(&deadline).await.map_err(|e| e.to_string())?;
+                    serde_json::to_value(report).map_err(|e| e.to_string())
+                })
+            })
+        }
+        "sweeper" => {
+            let sweeper = Arc::new(sweeper::Sweeper::from_env(env, aws)?);
+            Arc::new(move |_payload, ctx| {
+                let sweeper = sweeper.clone();
+                Box::pin(async move {
+                    let deadline_ms = i64::try_from(ctx.deadline).unwrap_or(i64::MAX);
+                    let report = sweeper.run_once(chrono::Utc::now(), deadline_ms).await.map_err(|e| e.to_string())?;
                     serde_json::to_value(report).map_err(|e| e.to_string())
                 })
             })

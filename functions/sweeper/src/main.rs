@@ -1,0 +1,16 @@
+use lambda_runtime::{service_fn, Error, LambdaEvent};
+use shared::config::{self, Env};
+use sweeper::Sweeper;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    shared::telemetry::init();
+    // Clients are built once per sandbox, outside the handler.
+    let sweeper = Sweeper::from_env(&Env::from_process(), &config::aws().await)?;
+    let sweeper = &sweeper;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| async move {
+        let deadline_ms = i64::try_from(event.context.deadline).unwrap_or(i64::MAX);
+        Ok::<_, Error>(sweeper.run_once(chrono::Utc::now(), deadline_ms).await?)
+    }))
+    .await
+}

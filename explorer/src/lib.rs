@@ -10,6 +10,7 @@
 //! paused tokio clock, so a schedule is cheap and replays exactly.
 
 pub mod checkout_world;
+pub mod consumers;
 pub mod schedule;
 
 pub use checkout_world::{Scenario, World};

@@ -25,7 +25,7 @@ pub struct Report {
 }
 
 impl Report {
-    fn record(&mut self, schedule: &str, checked: crate::checkout_world::Checked) {
+    pub fn record(&mut self, schedule: &str, checked: crate::checkout_world::Checked) {
         self.schedules += 1;
         self.checks += checked.checks;
         self.violations.extend(checked.violations.into_iter().map(|v| format!("{schedule}: {v}")));

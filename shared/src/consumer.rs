@@ -6,12 +6,14 @@
 //! - `processed`: the effect happened now;
 //! - `duplicate-skipped`: the event was processed before (at-least-once delivery, replays);
 //! - `failed`: a fault; the message returns after the visibility timeout, and after
-//!   `maxReceiveCount` receives SQS moves it to the consumer's dead-letter queue;
+//!   `maxReceiveCount` receives SQS moves it to the consumer's dead-letter queue; logged once,
+//!   with its `error_kind` (`transient`, `conflict`, `permanent`, `rejected`);
 //! - `poison`: not an event this consumer knows; it fails alone and ends in the DLQ, kept
 //!   intact for inspection and redrive.
 
 use crate::events::{Envelope, EventData};
-use crate::ports::{Lease, Marker, ProcessedEvents, StoreError};
+use crate::ports::{ErrorKind, Kind, Lease, Marker, ProcessedEvents, StoreError};
+use crate::retry::{on_conflict, Backoff};
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use std::future::Future;
@@ -58,6 +60,28 @@ pub enum ConsumerError {
     Effect(String),
     #[error("another delivery of this event is being processed")]
     HeldElsewhere,
+}
+
+impl Kind for ConsumerError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            ConsumerError::Store(e) => e.kind(),
+            // An effect outside DynamoDB (SES, ...) failed: redelivery may cure it.
+            ConsumerError::Effect(_) => ErrorKind::Transient,
+            // Another delivery holds the lease: once it completes or lapses, redelivery skips or runs.
+            ConsumerError::HeldElsewhere => ErrorKind::Transient,
+        }
+    }
+}
+
+/// The `error_kind` field of a `failed` log line.
+fn kind_name(kind: ErrorKind) -> &'static str {
+    match kind {
+        ErrorKind::Transient => "transient",
+        ErrorKind::Conflict => "conflict",
+        ErrorKind::Permanent => "permanent",
+        ErrorKind::Rejected => "rejected",
+    }
 }
 
 /// A concern that reacts to one kind of event.
@@ -113,13 +137,24 @@ pub async fn handle_batch<C: Consumer>(
             correlation_id = %event.correlation_id,
             message_id,
         );
-        let result = tracing::Instrument::instrument(consumer.handle(&event, &delivery), span.clone()).await;
+        // A transaction conflict means nothing was applied (and every consumer's effect is guarded
+        // by its processed-event marker), so it is retried here, now, with jitter: a conflict
+        // never costs the message one of its SQS receives.
+        let handled = on_conflict(Backoff::CONFLICT, || consumer.handle(&event, &delivery));
+        let result = tracing::Instrument::instrument(handled, span.clone()).await;
         let _entered = span.enter();
         match result {
             Ok(Outcome::Processed) => tracing::info!(outcome = "processed", receive_count, "event processed"),
             Ok(Outcome::DuplicateSkipped) => tracing::info!(outcome = "duplicate-skipped", "event already processed"),
             Err(error) => {
-                tracing::warn!(outcome = "failed", receive_count, %error, "event failed; it will be retried");
+                let error_kind = kind_name(error.kind());
+                if error.kind() == ErrorKind::Permanent {
+                    // SQS has no "give up now": the message is reported failed and reaches the
+                    // dead-letter queue when its receives run out; the log says retrying is futile.
+                    tracing::error!(outcome = "failed", error_kind, receive_count, %error, "event failed; retrying cannot help");
+                } else {
+                    tracing::warn!(outcome = "failed", error_kind, receive_count, %error, "event failed; it will be retried");
+                }
                 response.add_failure(message_id);
             }
         }
@@ -283,6 +318,77 @@ mod tests {
         let bodies = [body("a"), "not json".to_owned(), unknown.to_string(), future_version.to_string(), body("b")];
         assert_eq!(deliver(&consumer, &bodies).await, vec!["m1", "m2", "m3"]);
         assert_eq!(consumer.effects.load(Ordering::SeqCst), 2);
+    }
+
+    /// A consumer whose store answers with `script`'s errors, one per call, then succeeds.
+    #[derive(Default)]
+    struct Scripted {
+        script: Mutex<Vec<StoreError>>,
+        calls: AtomicU32,
+        effects: AtomicU32,
+    }
+
+    impl Scripted {
+        fn answering(errors: &[StoreError]) -> Scripted {
+            let mut script = errors.to_vec();
+            script.reverse();
+            Scripted { script: Mutex::new(script), ..Scripted::default() }
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl Consumer for Scripted {
+        type Event = OrderPlacedV1;
+        const NAME: &'static str = "scripted";
+        async fn handle(&self, _: &Envelope<OrderPlacedV1>, _: &Delivery) -> Result<Outcome, ConsumerError> {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            let next = self.script.lock().unwrap().pop();
+            match next {
+                Some(error) => Err(error.into()),
+                None => {
+                    self.effects.fetch_add(1, Ordering::SeqCst);
+                    Ok(Outcome::Processed)
+                }
+            }
+        }
+    }
+
+    async fn deliver_to(consumer: &Scripted, bodies: &[String]) -> Vec<String> {
+        failed_ids(&handle_batch(consumer, &sqs_batch(bodies), NOW, NOW + 10_000).await)
+    }
+
+    #[test]
+    fn consumer_errors_say_what_the_caller_should_do() {
+        assert_eq!(ConsumerError::Store(StoreError::Conflict("x".into())).kind(), ErrorKind::Conflict);
+        assert_eq!(ConsumerError::Store(StoreError::Unavailable("x".into())).kind(), ErrorKind::Transient);
+        assert_eq!(ConsumerError::Store(StoreError::Corrupt("x".into())).kind(), ErrorKind::Permanent);
+        assert_eq!(ConsumerError::Effect("x".into()).kind(), ErrorKind::Transient);
+        assert_eq!(ConsumerError::HeldElsewhere.kind(), ErrorKind::Transient);
+    }
+
+    #[tokio::test]
+    async fn conflicts_are_retried_in_process_and_never_cost_a_receive() {
+        let conflict = StoreError::Conflict("TransactionConflict".into());
+        let consumer = Scripted::answering(&[conflict.clone(), conflict]);
+        assert!(deliver_to(&consumer, &[body("a")]).await.is_empty(), "no failure is reported");
+        assert_eq!(consumer.calls.load(Ordering::SeqCst), 3);
+        assert_eq!(consumer.effects.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn a_transient_failure_is_reported_failed_without_an_in_process_retry() {
+        let consumer = Scripted::answering(&[StoreError::Unavailable("throttled".into())]);
+        assert_eq!(deliver_to(&consumer, &[body("a"), body("b")]).await, vec!["m0"]);
+        assert_eq!(consumer.calls.load(Ordering::SeqCst), 2, "one call per record: redelivery retries it");
+        assert_eq!(consumer.effects.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn a_permanent_failure_is_reported_failed() {
+        let consumer = Scripted::answering(&[StoreError::Corrupt("bad item".into())]);
+        assert_eq!(deliver_to(&consumer, &[body("a")]).await, vec!["m0"]);
+        assert_eq!(consumer.calls.load(Ordering::SeqCst), 1);
+        assert_eq!(consumer.effects.load(Ordering::SeqCst), 0);
     }
 
     #[tokio::test]

@@ -1,8 +1,9 @@
 //! In-memory counters for tests: counters and markers change under one lock, as they change
 //! in one DynamoDB transaction. Each call yields once, as a network round trip would, so that
-//! concurrent deliveries really interleave.
+//! concurrent deliveries really interleave. The day's counters are kept per shard, as the
+//! table keeps them, and read as their sum.
 
-use crate::{Counters, Tally};
+use crate::{Counters, DayTotals, Tally};
 use async_trait::async_trait;
 use chrono::NaiveDate;
 use shared::domain::{Currency, Sku};
@@ -10,12 +11,8 @@ use shared::ports::{Applied, Marker, StoreError};
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct DayCounters {
-    pub revenue: i64,
-    pub orders: u64,
-    pub units: u64,
-}
+/// A day's counters in one currency (one shard's, or their sum).
+pub type DayCounters = DayTotals;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SkuCounters {
@@ -25,7 +22,7 @@ pub struct SkuCounters {
 
 #[derive(Default)]
 struct State {
-    days: HashMap<(NaiveDate, Currency), DayCounters>,
+    days: HashMap<(NaiveDate, Currency, u8), DayCounters>,
     skus: HashMap<(Sku, NaiveDate, Currency), SkuCounters>,
     markers: HashSet<String>,
     fail_next: u32,
@@ -37,8 +34,18 @@ pub struct MemoryCounters {
 }
 
 impl MemoryCounters {
+    /// The day's totals: the sum of its shards, as a reader of the table computes them.
     pub fn day(&self, day: NaiveDate, currency: Currency) -> DayCounters {
-        self.state.lock().unwrap().days.get(&(day, currency)).copied().unwrap_or_default()
+        DayTotals::sum(self.day_shards(day, currency).into_iter().map(|(_, counters)| counters))
+    }
+
+    /// The day's shards that were written, by shard number.
+    pub fn day_shards(&self, day: NaiveDate, currency: Currency) -> Vec<(u8, DayCounters)> {
+        let s = self.state.lock().unwrap();
+        let mut shards: Vec<(u8, DayCounters)> =
+            s.days.iter().filter(|((d, c, _), _)| *d == day && *c == currency).map(|((_, _, n), v)| (*n, *v)).collect();
+        shards.sort_by_key(|(n, _)| *n);
+        shards
     }
 
     pub fn sku(&self, sku: &str, day: NaiveDate, currency: Currency) -> SkuCounters {
@@ -63,7 +70,7 @@ impl Counters for MemoryCounters {
         if !s.markers.insert(marker.key()) {
             return Ok(Applied::AlreadyProcessed);
         }
-        let day = s.days.entry((tally.day, tally.currency)).or_default();
+        let day = s.days.entry((tally.day, tally.currency, tally.shard)).or_default();
         day.revenue += tally.revenue;
         day.orders += 1;
         day.units += tally.units;

@@ -182,3 +182,26 @@ fn an_order_with_more_skus_than_one_transaction_holds_is_refused() {
     assert_eq!(refused, Err(analytics::TallyError::TooManySkus(analytics::MAX_SKUS_PER_ORDER + 1)));
     assert!(analytics::tally(&order_placed("ada", &lines[1..])).is_ok(), "one fewer fits");
 }
+
+#[tokio::test]
+async fn a_days_orders_spread_over_its_shards_and_its_totals_are_their_sum() {
+    let consumer = given_analytics();
+    let bodies: Vec<String> = (0..64).map(|_| placed_at("2026-03-01T10:00:00Z", &[("MUG", 1, 1250)])).collect();
+    assert!(deliver(&consumer, &bodies).await.is_empty());
+    let shards = consumer.counters.day_shards(day("2026-03-01"), Currency::EUR);
+    assert!(shards.len() > 1, "64 orders do not all land on one item: {shards:?}");
+    assert!(shards.iter().all(|(n, _)| *n < analytics::DAY_SHARDS));
+    assert_eq!(
+        consumer.counters.day(day("2026-03-01"), Currency::EUR),
+        DayCounters { revenue: 64 * 1250, orders: 64, units: 64 }
+    );
+}
+
+#[test]
+fn an_event_always_adds_to_the_same_shard() {
+    let event = order_placed("ada", &[("MUG", 1, 1250)]);
+    let shard = analytics::tally(&event).unwrap().shard;
+    assert_eq!(shard, analytics::day_shard(event.event_id));
+    assert_eq!(analytics::tally(&event).unwrap().shard, shard);
+    assert!(shard < analytics::DAY_SHARDS);
+}

@@ -2,11 +2,11 @@
 //! environment of AnalyticsFunction exactly as Lambda builds it.
 
 use analytics::dynamo::DynamoCounters;
-use analytics::Analytics;
+use analytics::{Analytics, DayTotals};
 use aws_sdk_dynamodb::types::AttributeValue;
 use shared::config::Env;
 use shared::consumer::handle_batch;
-use shared::domain::EventId;
+use shared::domain::{Currency, EventId};
 use shared::testing::{eventbridge_body, failed_ids, order_placed, sqs_batch};
 
 use testkit::shared as aws;
@@ -16,7 +16,8 @@ async fn given_the_deployed_consumer() -> Analytics<DynamoCounters> {
     Analytics::from_env(&env, &aws().emulator.sdk_config().await).expect("the template sets every variable")
 }
 
-/// The numeric attributes of one item, by name.
+/// The numeric attributes of one item, by name (a day's totals are read through the adapter,
+/// which sums the day's shards).
 async fn counters(consumer: &Analytics<DynamoCounters>, pk: &str, sk: &str, names: &[&str]) -> Vec<i64> {
     let out = consumer
         .counters
@@ -33,6 +34,10 @@ async fn counters(consumer: &Analytics<DynamoCounters>, pk: &str, sk: &str, name
     names.iter().map(|n| item.get(*n).and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok()).unwrap_or(0)).collect()
 }
 
+fn date(day: &str) -> chrono::NaiveDate {
+    day.parse().unwrap()
+}
+
 fn placed_on(day: &str, lines: &[(&str, u32, i64)]) -> String {
     let mut event = order_placed("cust-ada", lines);
     event.occurred_at = format!("{day}T12:00:00Z").parse().unwrap();
@@ -47,8 +52,8 @@ async fn orders_add_to_their_day_and_sku_items_and_a_redelivery_adds_nothing() {
     let second = placed_on("2031-05-01", &[(&sku, 1, 1250)]);
     let batch = sqs_batch(&[first.clone(), second, first]);
     assert!(failed_ids(&handle_batch(&consumer, &batch, 0, 10_000).await).is_empty());
-    let day = counters(&consumer, "DAY#2031-05-01", "CURRENCY#EUR", &["revenue", "orders", "units"]).await;
-    assert_eq!(day, vec![3750 + 1250, 2, 4]);
+    let day = consumer.counters.day(date("2031-05-01"), Currency::EUR).await.unwrap();
+    assert_eq!(day, DayTotals { revenue: 3750 + 1250, orders: 2, units: 4 });
     let per_sku = counters(&consumer, &format!("SKU#{sku}"), "DAY#2031-05-01#EUR", &["units", "revenue"]).await;
     assert_eq!(per_sku, vec![3, 3750]);
 }
@@ -60,6 +65,15 @@ async fn an_order_with_the_most_skus_a_transaction_holds_is_counted() {
     let lines: Vec<(&str, u32, i64)> = skus.iter().map(|s| (s.as_str(), 1, 100)).collect();
     let batch = sqs_batch(&[placed_on("2031-06-01", &lines)]);
     assert!(failed_ids(&handle_batch(&consumer, &batch, 0, 10_000).await).is_empty());
-    let day = counters(&consumer, "DAY#2031-06-01", "CURRENCY#EUR", &["orders", "units"]).await;
-    assert_eq!(day, vec![1, analytics::MAX_SKUS_PER_ORDER as i64]);
+    let day = consumer.counters.day(date("2031-06-01"), Currency::EUR).await.unwrap();
+    assert_eq!((day.orders, day.units), (1, analytics::MAX_SKUS_PER_ORDER as u64));
+}
+
+#[tokio::test]
+async fn a_days_totals_are_summed_over_the_shards_its_orders_were_spread_over() {
+    let consumer = given_the_deployed_consumer().await;
+    let bodies: Vec<String> = (0..16).map(|_| placed_on("2031-07-01", &[("MUG", 1, 100)])).collect();
+    assert!(failed_ids(&handle_batch(&consumer, &sqs_batch(&bodies), 0, 10_000).await).is_empty());
+    let day = consumer.counters.day(date("2031-07-01"), Currency::EUR).await.unwrap();
+    assert_eq!(day, DayTotals { revenue: 1600, orders: 16, units: 16 });
 }

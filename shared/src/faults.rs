@@ -261,3 +261,65 @@ impl<P: ProcessedEvents + ?Sized> ProcessedEvents for Faulty<P> {
         self.faults.call("processed.release", self.inner.release(marker), store).await
     }
 }
+
+/// An order store whose transactions take `hold` and conflict as DynamoDB's do: a
+/// transaction that touches an item (an order, a SKU's stock) while another transaction on
+/// that item is in flight is cancelled with `TransactionConflict`, and nothing of it applies.
+/// For measuring contention on a popular SKU (the fakes alone never conflict, nor does moto).
+pub struct Contended<S: ?Sized> {
+    pub inner: Arc<S>,
+    pub hold: std::time::Duration,
+    in_flight: Mutex<std::collections::HashSet<String>>,
+    conflicts: std::sync::atomic::AtomicU64,
+}
+
+impl<S: ?Sized> Contended<S> {
+    pub fn new(inner: Arc<S>, hold: std::time::Duration) -> Self {
+        Contended { inner, hold, in_flight: Mutex::default(), conflicts: Default::default() }
+    }
+
+    /// Transactions cancelled so far.
+    pub fn conflicts(&self) -> u64 {
+        self.conflicts.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+fn items_of(change: &OrderChange<'_>) -> Vec<String> {
+    let lines = match change.stock {
+        StockEffect::None => &[][..],
+        StockEffect::Reserve(lines) | StockEffect::Release(lines) => lines,
+    };
+    let mut items = vec![format!("order#{}", change.order_id)];
+    items.extend(lines.iter().map(|l| format!("sku#{}", l.sku)));
+    items
+}
+
+#[async_trait]
+impl<S: OrderStore + ?Sized> OrderStore for Contended<S> {
+    async fn load(&self, id: OrderId) -> Result<Option<crate::domain::Order>, StoreError> {
+        self.inner.load(id).await
+    }
+
+    async fn commit(&self, change: OrderChange<'_>) -> Result<(), CommitError> {
+        let items = items_of(&change);
+        {
+            let mut in_flight = self.in_flight.lock().unwrap();
+            if items.iter().any(|i| in_flight.contains(i)) {
+                self.conflicts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                return Err(CommitError::Store(StoreError::Conflict("TransactionConflict".into())));
+            }
+            in_flight.extend(items.iter().cloned());
+        }
+        tokio::time::sleep(self.hold).await;
+        let result = self.inner.commit(change).await;
+        let mut in_flight = self.in_flight.lock().unwrap();
+        items.iter().for_each(|i| {
+            in_flight.remove(i);
+        });
+        result
+    }
+
+    async fn open_before(&self, before: DateTime<Utc>, limit: usize) -> Result<Vec<OpenOrder>, StoreError> {
+        self.inner.open_before(before, limit).await
+    }
+}

@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv lint test test-rust test-tools demo dev bench bench-quick build-arm64 clean
+.PHONY: help venv lint test test-rust test-tools demo dev bench bench-quick build-arm64 clean explore
 
 help:
 	@echo "make demo   run the whole system locally and show it working"
@@ -41,6 +41,10 @@ demo: venv
 dev: venv
 	cargo run --quiet -p local --bin shop-local -- dev $(ARGS)
 
+# The long fault-space exploration: every pair of faults (first attempt x the client's retry).
+explore:
+	cargo test --locked --release -p explorer -- --include-ignored --nocapture
+
 clean:
 	cargo clean
 	rm -rf $(VENV)
@@ -49,6 +53,7 @@ clean:
 # rest in one run (emulator, release builds, cold start, size, latency, cost) and writes
 # target/bench/report.md. Release builds are made once and reused; ARGS=--rebuild rebuilds them.
 bench: venv
+	cargo bench --locked -p bench --bench contention
 	cargo bench --locked -p bench --bench handlers
 	cargo bench --locked -p bench --bench shop-bench -- $(ARGS)
 

@@ -30,7 +30,8 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     quiet();
-    let product = Product { sku: "HOT".into(), name: "A popular mug".into(), unit_price: Money::new(1250, Currency::EUR) };
+    let product =
+        Product { sku: "HOT".into(), name: "A popular mug".into(), unit_price: Money::new(1250, Currency::EUR) };
     let shop = Arc::new(MemoryShop::default().with_product(product, UNITS));
     let contended = Arc::new(Contended::new(shop.clone(), HOLD));
     let checkout = Arc::new(checkout::Checkout::new(

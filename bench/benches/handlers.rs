@@ -48,13 +48,16 @@ fn checkout() -> checkout::Checkout {
     let shop = Arc::new(
         MemoryShop::default().with_product(product("MUG", 1250), STOCK).with_product(product("TEE", 2000), STOCK),
     );
-    checkout::Checkout::new(checkout::Ports {
-        catalogue: shop.clone(),
-        orders: shop.clone(),
-        outbox: shop,
-        publisher: Arc::new(MemoryBus::default()),
-        payments: Arc::new(SandboxGateway::in_memory()),
-    }, Arc::new(MemoryIdempotency::default()))
+    checkout::Checkout::new(
+        checkout::Ports {
+            catalogue: shop.clone(),
+            orders: shop.clone(),
+            outbox: shop,
+            publisher: Arc::new(MemoryBus::default()),
+            payments: Arc::new(SandboxGateway::in_memory()),
+        },
+        Arc::new(MemoryIdempotency::default()),
+    )
 }
 
 async fn place(checkout: &checkout::Checkout) -> checkout::service::Reply {

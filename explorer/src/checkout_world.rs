@@ -204,7 +204,9 @@ impl World {
                 .map(|e| e.event_id)
                 .collect();
             let want = usize::from(order.status == OrderStatus::Placed);
-            c.expect(ids.len() == want, || format!("order {} ({:?}) has {} order.placed IDs", order.id, order.status, ids.len()));
+            c.expect(ids.len() == want, || {
+                format!("order {} ({:?}) has {} order.placed IDs", order.id, order.status, ids.len())
+            });
         }
         c.expect(self.shop.outbox_len() == 0, || "the outbox still holds events after the relay ran".into());
         // Stock: conserved, never negative, and reserved exactly for the placed orders.

@@ -52,7 +52,13 @@ enum Recovery {
 
 /// Retries with the same key, at once and then after each lease lapsed, until an answer is
 /// final; `first_retry` holds the faults of the first retry.
-async fn retry_until_final(world: &World, scenario: &Scenario, from_ms: i64, first_retry: Arc<Faults>, answers: &mut Vec<Ran>) {
+async fn retry_until_final(
+    world: &World,
+    scenario: &Scenario,
+    from_ms: i64,
+    first_retry: Arc<Faults>,
+    answers: &mut Vec<Ran>,
+) {
     let mut faults = first_retry;
     for n in 0..RETRIES {
         let now = from_ms + 1 + n * 2 * ATTEMPT_MS;
@@ -107,7 +113,8 @@ async fn single_faults(scenario: &Scenario, depth: Depth, report: &mut Report) {
         for fault in Fault::at(call) {
             for recovery in [Recovery::ClientRetries, Recovery::ClientGivesUp] {
                 let name = format!("{} / {fault:?} at call {i} ({call}) / {recovery:?}", scenario.name);
-                run_single(scenario, &name, Faults::new().plan(i, fault), Faults::new(), recovery, &expected, report).await;
+                run_single(scenario, &name, Faults::new().plan(i, fault), Faults::new(), recovery, &expected, report)
+                    .await;
                 if depth.fault_pairs && recovery == Recovery::ClientRetries {
                     second_faults(scenario, &name, i, fault, &expected, report).await;
                 }
@@ -155,7 +162,8 @@ async fn run_single(
     let planned: Vec<Fault> = (0..first.calls().len()).filter_map(|n| first.planned(n)).collect();
     if !planned.is_empty() && planned.iter().all(Fault::is_conflict) {
         let clean = expected.first_status >= 500;
-        checked.expect(clean || answers[0].reply().is_some_and(|r| r.status < 500), || "a conflict answered 5xx".into());
+        checked
+            .expect(clean || answers[0].reply().is_some_and(|r| r.status < 500), || "a conflict answered 5xx".into());
     }
     match recovery {
         Recovery::ClientRetries => {
@@ -228,7 +236,8 @@ async fn paired_attempts(scenario: &Scenario, report: &mut Report) {
             }
             background(&world, SWEEP_MS).await;
             let mut checked = world.check(&answers).await;
-            let finals: Vec<_> = answers.iter().filter_map(Ran::reply).filter(|r| is_final(r)).map(normalised).collect();
+            let finals: Vec<_> =
+                answers.iter().filter_map(Ran::reply).filter(|r| is_final(r)).map(normalised).collect();
             checked.expect(finals.iter().all(|f| *f == expected.last), || {
                 format!("final answers {finals:?} differ from the clean run's {:?}", expected.last)
             });
@@ -245,7 +254,8 @@ async fn sweeper_against_late_retry(scenario: &Scenario, report: &mut Report) {
         for j in 0..12 {
             for sweeper_first in [true, false] {
                 let world = World::default();
-                let mut answers = vec![world.attempt(&Faults::new().plan(i, Fault::CrashAfter), &scenario.body, T0_MS).await];
+                let mut answers =
+                    vec![world.attempt(&Faults::new().plan(i, Fault::CrashAfter), &scenario.body, T0_MS).await];
                 let (fs, fc) = (Faults::new(), Faults::new());
                 let (sweep, retry) = (world.sweep(&fs, SWEEP_MS), world.attempt(&fc, &scenario.body, SWEEP_MS));
                 let retried = if sweeper_first {

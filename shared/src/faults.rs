@@ -176,10 +176,7 @@ impl<P: ?Sized> Faulty<P> {
 
 #[async_trait]
 impl<P: Catalogue + ?Sized> Catalogue for Faulty<P> {
-    async fn products(
-        &self,
-        skus: &[Sku],
-    ) -> Result<HashMap<Sku, crate::domain::pricing::Product>, StoreError> {
+    async fn products(&self, skus: &[Sku]) -> Result<HashMap<Sku, crate::domain::pricing::Product>, StoreError> {
         self.faults.call("catalogue.products", self.inner.products(skus), store).await
     }
 }

@@ -247,10 +247,14 @@ pub struct ClaimRequest {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Claim {
     /// The key was new: this attempt owns it and starts the order bound to it.
-    Started { order_id: OrderId },
+    Started {
+        order_id: OrderId,
+    },
     /// An earlier attempt held the key and its lease lapsed (it crashed or timed out): this
     /// attempt owns the key now and resumes the order bound to it.
-    TakenOver { order_id: OrderId },
+    TakenOver {
+        order_id: OrderId,
+    },
     Replay(StoredResponse),
     InProgress,
     PayloadMismatch,

@@ -145,8 +145,13 @@ async fn a_product_seeded_without_a_reserved_count_can_still_be_reserved() {
         .unwrap();
     let lines = [line(&sku, 2)];
     let open = opened(&lines);
-    let change =
-        OrderChange { order_id: OrderId::new(), version: 1, event: &open, stock: StockEffect::Reserve(&lines), outbox: None };
+    let change = OrderChange {
+        order_id: OrderId::new(),
+        version: 1,
+        event: &open,
+        stock: StockEffect::Reserve(&lines),
+        outbox: None,
+    };
     assert_eq!(shop.commit(change).await, Ok(()));
     assert_eq!(stock(&client, &sku).await, (3, 2));
 }
@@ -158,18 +163,30 @@ async fn an_open_order_is_found_by_the_sparse_index_until_its_saga_ends() {
     let sku = given_product(&client, 5).await;
     let lines = [line(&sku, 1)];
     let (id, open) = (OrderId::new(), opened(&lines));
-    shop.commit(OrderChange { order_id: id, version: 1, event: &open, stock: StockEffect::Reserve(&lines), outbox: None })
-        .await
-        .unwrap();
+    shop.commit(OrderChange {
+        order_id: id,
+        version: 1,
+        event: &open,
+        stock: StockEffect::Reserve(&lines),
+        outbox: None,
+    })
+    .await
+    .unwrap();
     let later = chrono::Utc::now() + chrono::Duration::seconds(5);
     let earlier = chrono::Utc::now() - chrono::Duration::seconds(60);
     assert!(shop.open_before(later, 1000).await.unwrap().iter().any(|o| o.order_id == id));
     assert!(!shop.open_before(earlier, 1000).await.unwrap().iter().any(|o| o.order_id == id), "too young");
     assert_eq!(shop.load(id).await.unwrap().unwrap().version, 1, "the marker is not an event");
     let cancel = OrderEvent::Cancelled { reason: shared::domain::CancelReason::Expired, at: chrono::Utc::now() };
-    shop.commit(OrderChange { order_id: id, version: 2, event: &cancel, stock: StockEffect::Release(&lines), outbox: None })
-        .await
-        .unwrap();
+    shop.commit(OrderChange {
+        order_id: id,
+        version: 2,
+        event: &cancel,
+        stock: StockEffect::Release(&lines),
+        outbox: None,
+    })
+    .await
+    .unwrap();
     assert!(!shop.open_before(later, 1000).await.unwrap().iter().any(|o| o.order_id == id));
 }
 
@@ -289,7 +306,10 @@ async fn a_takeover_interrupted_half_way_still_resumes_the_first_order() {
     let now = chrono::Utc::now().timestamp_millis();
     let Claim::Started { order_id: first } = store.claim(&claim(&key, "h1", now)).await.unwrap() else { panic!() };
     // Given a takeover whose second write fails (or whose function dies after the first),
-    let faulty = DynamoIdempotency::new(dynamodb_failing_once::<aws_sdk_dynamodb::operation::update_item::UpdateItemInput>().await, table);
+    let faulty = DynamoIdempotency::new(
+        dynamodb_failing_once::<aws_sdk_dynamodb::operation::update_item::UpdateItemInput>().await,
+        table,
+    );
     let _ = faulty.claim(&claim(&key, "h1", now + 20_000)).await;
     // then the next takeover still resumes the order the key was first bound to.
     let again = store.claim(&claim(&key, "h1", now + 40_000)).await.unwrap();

@@ -318,13 +318,14 @@ async fn measure(system: &LocalSystem, iterations: usize, warmup: usize, results
         checkout::from_env(&env_of(&system.stack, "CheckoutFunction"), &system.aws).map_err(|e| e.to_string())?;
     let captured = Arc::new(Captured::default());
     let mut ports = event_checkout.ports.clone();
+    let idempotency = event_checkout.idempotency.clone();
     ports.publisher = captured.clone();
     let timed = Arc::new(Timed { inner: event_checkout.ports.publisher.clone(), took: Mutex::default() });
     event_checkout.ports.publisher = timed.clone();
     let mut bench = Bench {
         event_checkout,
         timed,
-        sync_checkout: checkout::Checkout::new(ports, event_checkout.idempotency.clone()),
+        sync_checkout: checkout::Checkout::new(ports, idempotency),
         captured,
         consumers: consumers(&system.stack, &system.aws)?,
         rx: system.observations.subscribe(),

@@ -29,7 +29,10 @@ pub fn from_env(env: &Env, aws: &aws_config::SdkConfig) -> Result<Checkout, Miss
         outbox: Arc::new(DynamoOutbox::new(dynamodb.clone(), tables.outbox)),
         publisher: Arc::new(EventBridgePublisher::new(config::eventbridge(aws), env.get("EVENT_BUS_NAME")?)),
         // The sandbox is the only gateway shipped; a real one implements `PaymentGateway`.
-        payments: Arc::new(SandboxGateway::new(DynamoLedger::new(dynamodb.clone(), env.get("SANDBOX_PAYMENTS_TABLE")?))),
+        payments: Arc::new(SandboxGateway::new(DynamoLedger::new(
+            dynamodb.clone(),
+            env.get("SANDBOX_PAYMENTS_TABLE")?,
+        ))),
     };
     Ok(Checkout::new(ports, Arc::new(DynamoIdempotency::new(dynamodb, env.get("IDEMPOTENCY_TABLE")?))))
 }

@@ -43,7 +43,9 @@ pub enum Outcome {
     NotSoldIn(Vec<Sku>),
     Unpriceable(String),
     OutOfStock(Vec<Sku>),
-    Declined { code: String },
+    Declined {
+        code: String,
+    },
     /// The checkout was interrupted and, with no retry in time, the sweeper cancelled it.
     Expired,
 }
@@ -155,9 +157,7 @@ impl Saga<'_> {
         match self.ports.payments.charge(&request).await {
             Ok(charge) => self.place(order, charge).await,
             // A decline is final for this key: nothing can be charged under it later.
-            Err(PaymentError::Declined { code }) => {
-                self.cancel(order, CancelReason::PaymentDeclined { code }).await
-            }
+            Err(PaymentError::Declined { code }) => self.cancel(order, CancelReason::PaymentDeclined { code }).await,
             Err(PaymentError::Failed(cause)) => {
                 self.give_up(order, CancelReason::PaymentFailed).await.map_err(|e| match e {
                     SagaError::GatewayFailed { .. } => SagaError::GatewayFailed { cause },

@@ -9,8 +9,8 @@ use sha2::{Digest, Sha256};
 use shared::domain::{Order, OrderId};
 pub use shared::ports::StoredResponse as Reply;
 use shared::ports::{Claim, ClaimRequest, IdempotencyStore};
-use std::sync::Arc;
 use shared::telemetry::{metric, Unit};
+use std::sync::Arc;
 
 /// How long a key is remembered (Stripe keeps keys 24 hours).
 pub const IDEMPOTENCY_TTL_SECONDS: i64 = 24 * 60 * 60;

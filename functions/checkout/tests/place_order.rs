@@ -30,13 +30,16 @@ fn given_a_shop() -> World {
     let bus = Arc::new(MemoryBus::default());
     let gateway = Arc::new(SandboxGateway::in_memory());
     let keys = Arc::new(MemoryIdempotency::default());
-    let checkout = Checkout::new(Ports {
-        catalogue: shop.clone(),
-        orders: shop.clone(),
-        outbox: shop.clone(),
-        publisher: bus.clone(),
-        payments: gateway.clone(),
-    }, keys.clone());
+    let checkout = Checkout::new(
+        Ports {
+            catalogue: shop.clone(),
+            orders: shop.clone(),
+            outbox: shop.clone(),
+            publisher: bus.clone(),
+            payments: gateway.clone(),
+        },
+        keys.clone(),
+    );
     World { shop, bus, gateway, keys, checkout }
 }
 

@@ -21,13 +21,16 @@ fn given_the_seeded_shop() -> Checkout {
         |sku: &str, cents| Product { sku: sku.into(), name: sku.into(), unit_price: Money::new(cents, Currency::EUR) };
     let shop =
         Arc::new(MemoryShop::default().with_product(product("MUG", 1250), 100).with_product(product("TEE", 2000), 50));
-    Checkout::new(Ports {
-        catalogue: shop.clone(),
-        orders: shop.clone(),
-        outbox: shop,
-        publisher: Arc::new(MemoryBus::default()),
-        payments: Arc::new(SandboxGateway::in_memory()),
-    }, Arc::new(MemoryIdempotency::default()))
+    Checkout::new(
+        Ports {
+            catalogue: shop.clone(),
+            orders: shop.clone(),
+            outbox: shop,
+            publisher: Arc::new(MemoryBus::default()),
+            payments: Arc::new(SandboxGateway::in_memory()),
+        },
+        Arc::new(MemoryIdempotency::default()),
+    )
 }
 
 async fn respond(name: &str) -> (u16, Value) {

@@ -25,8 +25,13 @@ use std::sync::Mutex;
 /// The final state of one idempotency key at the gateway.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LedgerEntry {
-    Charged { charge_id: String, amount: Money },
-    Declined { code: String },
+    Charged {
+        charge_id: String,
+        amount: Money,
+    },
+    Declined {
+        code: String,
+    },
     /// Closed without a charge: later charges under the key are declined.
     Voided,
 }

@@ -73,8 +73,12 @@ pub fn transact_failure<R: std::fmt::Debug>(
         }
         _ => return TransactFailure::Store(store_error(err)),
     };
-    let failed: Vec<usize> =
-        codes.iter().enumerate().filter(|(_, c)| c.as_deref() == Some("ConditionalCheckFailed")).map(|(i, _)| i).collect();
+    let failed: Vec<usize> = codes
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| c.as_deref() == Some("ConditionalCheckFailed"))
+        .map(|(i, _)| i)
+        .collect();
     if !failed.is_empty() {
         return TransactFailure::Conditions(failed);
     }

@@ -57,9 +57,7 @@ fn stock_update(tables: &ShopTables, sku: &str, quantity: u32, reserve: bool) ->
         .condition_expression(condition)
         .expression_attribute_values(":q", n(quantity));
     let update = if reserve { update.expression_attribute_values(":zero", n(0)) } else { update };
-    let update = update
-        .build()
-        .map_err(build_error)?;
+    let update = update.build().map_err(build_error)?;
     Ok(TransactWriteItem::builder().update(update).build())
 }
 

@@ -43,9 +43,9 @@ pub async fn transact_once(client: &Client, items: Vec<TransactWriteItem>) -> Re
     match transact_once_guarded(client, items).await? {
         Guarded::Applied(applied) => Ok(applied),
         // Only the marker carries a condition in these transactions.
-        Guarded::ConditionsFailed(actions) => {
-            Err(StoreError::Corrupt(format!("transaction cancelled: unexpected conditions failed on actions {actions:?}")))
-        }
+        Guarded::ConditionsFailed(actions) => Err(StoreError::Corrupt(format!(
+            "transaction cancelled: unexpected conditions failed on actions {actions:?}"
+        ))),
     }
 }
 
@@ -66,7 +66,9 @@ pub async fn transact_once_guarded(client: &Client, items: Vec<TransactWriteItem
     };
     match transact_failure(err) {
         // The marker is action 0: if it exists, this delivery is a duplicate whatever else failed.
-        TransactFailure::Conditions(failed) if failed.first() == Some(&0) => Ok(Guarded::Applied(Applied::AlreadyProcessed)),
+        TransactFailure::Conditions(failed) if failed.first() == Some(&0) => {
+            Ok(Guarded::Applied(Applied::AlreadyProcessed))
+        }
         TransactFailure::Conditions(failed) => Ok(Guarded::ConditionsFailed(failed)),
         TransactFailure::Store(e) => Err(e),
     }

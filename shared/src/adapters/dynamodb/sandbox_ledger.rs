@@ -49,7 +49,10 @@ fn from_item(item: &Item) -> Result<LedgerEntry, StoreError> {
     Ok(match get_s(item, "outcome")? {
         "CHARGED" => LedgerEntry::Charged {
             charge_id: get_s(item, "chargeId")?.to_owned(),
-            amount: Money::new(get_n(item, "amount")?, get_s(item, "currency")?.parse().map_err(|e| corrupt(format!("{e}")))?),
+            amount: Money::new(
+                get_n(item, "amount")?,
+                get_s(item, "currency")?.parse().map_err(|e| corrupt(format!("{e}")))?,
+            ),
         },
         "DECLINED" => LedgerEntry::Declined { code: get_s(item, "code")?.to_owned() },
         "VOIDED" => LedgerEntry::Voided,
@@ -73,7 +76,8 @@ impl SandboxLedger for DynamoLedger {
             Ok(_) => Ok((entry.clone(), true)),
             Err(err) => match err.as_service_error() {
                 Some(PutItemError::ConditionalCheckFailedException(e)) => {
-                    let standing = e.item().ok_or_else(|| StoreError::Corrupt("condition failed without the item".into()))?;
+                    let standing =
+                        e.item().ok_or_else(|| StoreError::Corrupt("condition failed without the item".into()))?;
                     Ok((from_item(standing)?, false))
                 }
                 _ => Err(unavailable(err)),

@@ -304,18 +304,20 @@ async fn summary(probe: &Probe) -> Result<(), ProbeError> {
         points.push(format!("{customer} {}", probe.loyalty_points(customer).await?));
     }
     println!("  loyalty points  {}", points.join(", "));
+    // The day's counters are sharded by event ID (functions/analytics): sum the shards.
+    let mut days: std::collections::BTreeMap<(String, String), [i64; 3]> = Default::default();
     for item in probe.scan("AnalyticsTableName").await? {
         let key = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
         if key("pk").starts_with("DAY#") {
-            println!(
-                "  analytics       {} {}: revenue {} cents, {} orders, {} units",
-                key("pk"),
-                key("sk"),
-                crate::probe::number(&item, "revenue"),
-                crate::probe::number(&item, "orders"),
-                crate::probe::number(&item, "units")
-            );
+            let currency = key("sk").split("#SHARD#").next().unwrap_or_default().to_owned();
+            let total = days.entry((key("pk"), currency)).or_default();
+            for (slot, name) in total.iter_mut().zip(["revenue", "orders", "units"]) {
+                *slot += crate::probe::number(&item, name);
+            }
         }
+    }
+    for ((day, currency), [revenue, orders, units]) in days {
+        println!("  analytics       {day} {currency}: revenue {revenue} cents, {orders} orders, {units} units");
     }
     println!("  e-mails sent    {}", probe.emails_sent().await?);
     let mut depths = Vec::new();

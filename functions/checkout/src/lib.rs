@@ -20,19 +20,23 @@ use std::sync::Arc;
 
 /// The checkout wired to AWS from its environment: the same for Lambda and the local runner.
 pub fn from_env(env: &Env, aws: &aws_config::SdkConfig) -> Result<Checkout, MissingEnv> {
+    let idempotency = DynamoIdempotency::new(config::dynamodb(aws), env.get("IDEMPOTENCY_TABLE")?);
+    Ok(Checkout::new(ports_from_env(env, aws)?, Arc::new(idempotency)))
+}
+
+/// The saga's ports on AWS: the checkout's, and the recovery sweeper's (the same code settles
+/// an order whoever finishes it).
+pub fn ports_from_env(env: &Env, aws: &aws_config::SdkConfig) -> Result<Ports, MissingEnv> {
     let dynamodb = config::dynamodb(aws);
     let tables = config::shop_tables(env)?;
     let shop = Arc::new(DynamoShop::new(dynamodb.clone(), tables.clone()));
-    let ports = Ports {
+    Ok(Ports {
         catalogue: shop.clone(),
         orders: shop,
         outbox: Arc::new(DynamoOutbox::new(dynamodb.clone(), tables.outbox)),
         publisher: Arc::new(EventBridgePublisher::new(config::eventbridge(aws), env.get("EVENT_BUS_NAME")?)),
         // The sandbox is the only gateway shipped; a real one implements `PaymentGateway`.
-        payments: Arc::new(SandboxGateway::new(DynamoLedger::new(
-            dynamodb.clone(),
-            env.get("SANDBOX_PAYMENTS_TABLE")?,
-        ))),
-    };
-    Ok(Checkout::new(ports, Arc::new(DynamoIdempotency::new(dynamodb, env.get("IDEMPOTENCY_TABLE")?))))
+        // It keeps its ledger in a table every function reads, as a real gateway's API would.
+        payments: Arc::new(SandboxGateway::new(DynamoLedger::new(dynamodb, env.get("SANDBOX_PAYMENTS_TABLE")?))),
+    })
 }

@@ -27,7 +27,6 @@ use shared::domain::{OrderId, OrderStatus};
 use shared::ports::{OpenOrder, StoreError};
 use shared::telemetry::{metric, Unit};
 use std::collections::HashSet;
-use std::sync::Arc;
 use tracing::Instrument;
 
 /// Open orders read per query; the sweeper pages until none is left or the deadline is near.
@@ -87,21 +86,8 @@ impl Sweeper {
         env: &shared::config::Env,
         aws: &aws_config::SdkConfig,
     ) -> Result<Sweeper, shared::config::MissingEnv> {
-        use shared::adapters::dynamodb::{DynamoLedger, DynamoOutbox, DynamoShop};
-        use shared::adapters::eventbridge::EventBridgePublisher;
-        use shared::adapters::sandbox_payments::SandboxGateway;
-        use shared::config;
-        let dynamodb = config::dynamodb(aws);
-        let tables = config::shop_tables(env)?;
-        let shop = Arc::new(DynamoShop::new(dynamodb.clone(), tables.clone()));
-        let ports = Ports {
-            catalogue: shop.clone(),
-            orders: shop,
-            outbox: Arc::new(DynamoOutbox::new(dynamodb.clone(), tables.outbox)),
-            publisher: Arc::new(EventBridgePublisher::new(config::eventbridge(aws), env.get("EVENT_BUS_NAME")?)),
-            // The gateway the checkout charged through, reading the same ledger.
-            payments: Arc::new(SandboxGateway::new(DynamoLedger::new(dynamodb, env.get("SANDBOX_PAYMENTS_TABLE")?))),
-        };
+        // The checkout's own ports: the gateway the checkout charged through, the same ledger.
+        let ports = checkout::ports_from_env(env, aws)?;
         let default = DEFAULT_GRACE_SECONDS.to_string();
         let grace = env.get_or("SWEEPER_GRACE_SECONDS", &default).parse().unwrap_or(DEFAULT_GRACE_SECONDS);
         Ok(Sweeper::new(ports, chrono::Duration::seconds(grace)))
@@ -142,8 +128,7 @@ impl Sweeper {
         }
         // Emitted every run, 0 included, so that a sweeper that stops running shows as
         // missing data (which the alarm treats as breaching) rather than as "all fine".
-        // The unit is a plain count of seconds: `telemetry::Unit` has no Seconds.
-        metric("sweeper", "OldestOpenOrderAgeSeconds", Unit::Count, report.oldest_open_age_seconds as f64);
+        metric("sweeper", "OldestOpenOrderAgeSeconds", Unit::Seconds, report.oldest_open_age_seconds as f64);
         Ok(report)
     }
 

@@ -142,20 +142,23 @@ impl World {
         }
     }
 
-    /// One pass of the outbox relay, after every grace period.
+    /// One pass of the outbox relay, after every grace period, fault-free.
     pub async fn relay(&self) {
+        if !self.relay_with(&Faults::new()).await {
+            panic!("the fault-free relay failed");
+        }
+    }
+
+    /// One pass of the outbox relay behind `faults`; false when it failed or crashed.
+    pub async fn relay_with(&self, faults: &Arc<Faults>) -> bool {
         let deadline = outbox_relay::Deadline::at(std::time::SystemTime::now() + std::time::Duration::from_secs(60));
         let far = at(T0_MS) + chrono::Duration::days(1);
-        let relayed = outbox_relay::relay(
-            self.shop.as_ref(),
-            self.bus.as_ref(),
-            far,
-            &deadline,
-            shared::publishing::Backoff::BACKGROUND,
-        )
-        .await;
-        if let Err(e) = relayed {
-            panic!("the fault-free relay failed: {e}");
+        let (outbox, bus) = (Faulty::new(faults, self.shop.clone()), Faulty::new(faults, self.bus.clone()));
+        let backoff = shared::publishing::Backoff::BACKGROUND;
+        tokio::select! {
+            biased;
+            relayed = outbox_relay::relay(outbox.as_ref(), bus.as_ref(), far, &deadline, backoff) => relayed.is_ok(),
+            _ = faults.crashed() => false,
         }
     }
 

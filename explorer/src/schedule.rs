@@ -275,6 +275,41 @@ async fn sweeper_against_late_retry(scenario: &Scenario, report: &mut Report) {
     }
 }
 
+/// The first attempt crashes after its call `i` and the client never returns; then the relay
+/// and the sweeper each meet every fault at every one of their calls, and run again cleanly
+/// later, as their schedules do.
+async fn background_faults(scenario: &Scenario, report: &mut Report) {
+    let calls = calls_of_clean_attempt(scenario).await;
+    for i in 0..calls.len() {
+        let crashed = || Faults::new().plan(i, Fault::CrashAfter);
+        // The calls each background function makes after this crash.
+        let world = World::default();
+        world.attempt(&crashed(), &scenario.body, T0_MS).await;
+        let (relay_calls, sweep_calls) = (Faults::new(), Faults::new());
+        world.relay_with(&relay_calls).await;
+        world.sweep(&sweep_calls, SWEEP_MS).await;
+        let relay_calls = relay_calls.calls();
+        let sweep_calls = sweep_calls.calls();
+        for (who, calls) in [("relay", relay_calls), ("sweeper", sweep_calls)] {
+            for (j, call) in calls.iter().enumerate() {
+                for fault in Fault::at(call) {
+                    let world = World::default();
+                    let answers = vec![world.attempt(&crashed(), &scenario.body, T0_MS).await];
+                    let faults = Faults::new().plan(j, fault);
+                    match who {
+                        "relay" => drop(world.relay_with(&faults).await),
+                        _ => drop(world.sweep(&faults, SWEEP_MS).await),
+                    }
+                    background(&world, 2 * SWEEP_MS).await;
+                    let checked = world.check(&answers).await;
+                    let name = format!("{} / crash at {i}, {who} {fault:?} at its call {j} ({call})", scenario.name);
+                    report.record(&name, checked);
+                }
+            }
+        }
+    }
+}
+
 /// Every schedule of the checkout, the relay and the sweeper, for every scenario.
 pub async fn explore_checkout(depth: Depth) -> Report {
     let mut report = Report::default();
@@ -282,6 +317,7 @@ pub async fn explore_checkout(depth: Depth) -> Report {
         single_faults(&scenario, depth, &mut report).await;
         paired_attempts(&scenario, &mut report).await;
         sweeper_against_late_retry(&scenario, &mut report).await;
+        background_faults(&scenario, &mut report).await;
     }
     report
 }

@@ -28,6 +28,8 @@ pub enum Fault {
     FailAfter,
     /// Call, then stop the attempt for good.
     CrashAfter,
+    /// `PutEvents` answers 200 but refuses every entry (`FailedEntryCount > 0`).
+    Refused,
 }
 
 impl Fault {
@@ -38,8 +40,10 @@ impl Fault {
     /// The faults that make sense at a call: conflicts only where a transaction is written.
     pub fn at(call: &str) -> Vec<Fault> {
         let mut faults = vec![Fault::FailBefore(ErrorKind::Transient), Fault::FailAfter, Fault::CrashAfter];
-        if call == "orders.commit" {
-            faults.push(Fault::FailBefore(ErrorKind::Conflict));
+        match call {
+            "orders.commit" => faults.push(Fault::FailBefore(ErrorKind::Conflict)),
+            "bus.put" => faults.push(Fault::Refused),
+            _ => {}
         }
         faults
     }
@@ -83,6 +87,12 @@ impl Faults {
     /// The calls made so far, by port and method ("orders.commit", ...).
     pub fn calls(&self) -> Vec<&'static str> {
         self.state.lock().unwrap().calls.clone()
+    }
+
+    /// The fault planned at the next call, if any.
+    pub fn next_planned(&self) -> Option<Fault> {
+        let s = self.state.lock().unwrap();
+        s.plan.get(&s.calls.len()).copied()
     }
 
     /// The fault planned at call `n`, if any.
@@ -139,7 +149,8 @@ impl Faults {
             self.state.lock().unwrap().paused = false;
         }
         match fault {
-            None => op.await,
+            // Refusals are answered by the port itself (see the bus decorator).
+            None | Some(Fault::Refused) => op.await,
             Some(Fault::FailBefore(kind)) => Err(fail(kind)),
             Some(Fault::FailAfter) => {
                 let _lost = op.await;
@@ -211,6 +222,10 @@ impl<P: Outbox + ?Sized> Outbox for Faulty<P> {
 impl<P: EventPublisher + ?Sized> EventPublisher for Faulty<P> {
     async fn put(&self, events: &[Outbound]) -> Result<Vec<Rejected>, PublishError> {
         let unavailable = |_| PublishError::Unavailable("injected".into());
+        if self.faults.next_planned() == Some(Fault::Refused) {
+            let refused = events.iter().map(|e| Rejected { event_id: e.event_id, code: "InternalFailure".into() });
+            return self.faults.call("bus.put", async { Ok(refused.collect()) }, unavailable).await;
+        }
         self.faults.call("bus.put", self.inner.put(events), unavailable).await
     }
 }

@@ -10,6 +10,7 @@
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use shared::adapters::memory::{MemoryBus, MemoryIdempotency, MemoryProcessed, MemoryShop};
+use shared::adapters::memory_dlq::MemoryDeadLetters;
 use shared::adapters::sandbox_payments::SandboxGateway;
 use shared::consumer::{handle_batch, Consumer};
 use shared::domain::pricing::Product;
@@ -106,13 +107,15 @@ fn bench_consumer<C: Consumer + 'static>(
     make: impl Fn() -> C + Copy,
 ) {
     let now = chrono::Utc::now().timestamp_millis();
-    let sanity = rt.block_on(async { handle_batch(&make(), &fresh_batch(), now, now + 10_000).await });
+    let sanity = rt.block_on(async {
+        handle_batch(&make(), &MemoryDeadLetters::default(), &fresh_batch(), now, now + 10_000).await
+    });
     assert!(failed_ids(&sanity).is_empty(), "the benchmark must measure a processed event ({name})");
     group.bench_function(name, |b| {
         b.to_async(rt).iter_batched(
             || (make(), fresh_batch()),
             |(consumer, batch)| async move {
-                let response = handle_batch(&consumer, &batch, now, now + 10_000).await;
+                let response = handle_batch(&consumer, &MemoryDeadLetters::default(), &batch, now, now + 10_000).await;
                 (consumer, batch, response)
             },
             BatchSize::SmallInput,
@@ -149,9 +152,10 @@ fn bench_consumers(c: &mut Criterion) {
     let consumer = loyalty::Loyalty { ledger: loyalty::memory::MemoryLedger::default() };
     let batch = fresh_batch();
     let now = chrono::Utc::now().timestamp_millis();
-    rt.block_on(handle_batch(&consumer, &batch, now, now + 10_000));
+    let dead_letters = MemoryDeadLetters::default();
+    rt.block_on(handle_batch(&consumer, &dead_letters, &batch, now, now + 10_000));
     group.bench_function("loyalty-duplicate", |b| {
-        b.to_async(&rt).iter(|| handle_batch(&consumer, &batch, now, now + 10_000));
+        b.to_async(&rt).iter(|| handle_batch(&consumer, &dead_letters, &batch, now, now + 10_000));
     });
     group.finish();
 }

@@ -326,17 +326,26 @@ enum Ran {
     Failed,
     /// The invocation died: the whole batch comes back after the visibility timeout.
     Crashed,
+    /// Retrying could not help: the harness sent it to the dead-letter queue at once.
+    DeadLettered,
 }
 
 /// One receive of `body`, its `receive_count`th, at `now_ms`, behind `faults`.
 async fn receive<S: Subject>(world: &S, faults: &Arc<Faults>, body: &str, receive_count: u32, now_ms: i64) -> Ran {
     let consumer = world.consumer(faults);
+    let dead_letters = shared::adapters::memory_dlq::MemoryDeadLetters::default();
     let mut batch = sqs_batch(&[body.to_owned()]);
     batch.records[0].attributes.insert("ApproximateReceiveCount".into(), receive_count.to_string());
     tokio::select! {
         biased;
-        response = handle_batch(&consumer, &batch, now_ms, now_ms + INVOCATION_MS) => {
-            if failed_ids(&response).is_empty() { Ran::Processed } else { Ran::Failed }
+        response = handle_batch(&consumer, &dead_letters, &batch, now_ms, now_ms + INVOCATION_MS) => {
+            if !dead_letters.sent().is_empty() {
+                Ran::DeadLettered
+            } else if failed_ids(&response).is_empty() {
+                Ran::Processed
+            } else {
+                Ran::Failed
+            }
         }
         _ = faults.crashed() => Ran::Crashed,
     }
@@ -364,7 +373,7 @@ async fn run<S: Subject>(world: &S, event: &Envelope<OrderPlacedV1>, fault: Opti
         let now = T0_MS + i64::from(n - 1) * VISIBILITY_MS;
         let ran = receive(world, &faults, &body, n, now).await;
         receives.push(ran);
-        if ran == Ran::Processed {
+        if matches!(ran, Ran::Processed | Ran::DeadLettered) {
             break;
         }
     }

@@ -54,11 +54,11 @@ pub fn build(binary: &str, env: &Env, aws: &aws_config::SdkConfig) -> Result<Han
                 })
             })
         }
-        "email" => sqs(email::Email::from_env(env, aws)?),
-        "inventory" => sqs(inventory::Inventory::from_env(env, aws)?),
-        "analytics" => sqs(analytics::Analytics::from_env(env, aws)?),
-        "loyalty" => sqs(loyalty::Loyalty::from_env(env, aws)?),
-        "recommendations" => sqs(recommendations::Recommendations::from_env(env, aws)?),
+        "email" => sqs(email::Email::from_env(env, aws)?, env, aws)?,
+        "inventory" => sqs(inventory::Inventory::from_env(env, aws)?, env, aws)?,
+        "analytics" => sqs(analytics::Analytics::from_env(env, aws)?, env, aws)?,
+        "loyalty" => sqs(loyalty::Loyalty::from_env(env, aws)?, env, aws)?,
+        "recommendations" => sqs(recommendations::Recommendations::from_env(env, aws)?, env, aws)?,
         "recommendations-api" => {
             let store = Arc::new(recommendations::dynamo::DynamoBoughtWith::from_env(env, aws)?);
             http(move |req| {
@@ -89,16 +89,19 @@ where
     })
 }
 
-/// A consumer behind the SQS event source: the same `handle_batch` its Lambda `main` serves.
-fn sqs<C: Consumer + 'static>(consumer: C) -> Handler {
+/// A consumer behind the SQS event source: the same `handle_batch` its Lambda `main` serves,
+/// with its own dead-letter queue (`DEAD_LETTER_QUEUE_URL`, as `serve` reads it).
+fn sqs<C: Consumer + 'static>(consumer: C, env: &Env, aws: &aws_config::SdkConfig) -> Result<Handler, BuildError> {
     let consumer = Arc::new(consumer);
-    Arc::new(move |payload, context| {
-        let consumer = consumer.clone();
+    let dead_letters = Arc::new(shared::adapters::sqs::SqsDeadLetters::from_env(env, aws)?);
+    Ok(Arc::new(move |payload, context| {
+        let (consumer, dead_letters) = (consumer.clone(), dead_letters.clone());
         Box::pin(async move {
             let batch: SqsEvent = serde_json::from_value(payload).map_err(|e| format!("not an SQS event: {e}"))?;
             let now = chrono::Utc::now().timestamp_millis();
-            let response = handle_batch(consumer.as_ref(), &batch, now, context.deadline as i64).await;
+            let deadline = context.deadline as i64;
+            let response = handle_batch(consumer.as_ref(), dead_letters.as_ref(), &batch, now, deadline).await;
             serde_json::to_value(response).map_err(|e| e.to_string())
         })
-    })
+    }))
 }

@@ -2,17 +2,22 @@
 //! batch (each message an EventBridge event) into typed events, runs the consumer on each, and
 //! answers with the partial batch response, so only failed messages come back.
 //!
-//! Outcomes, logged per record with `eventId`, `orderId`, `correlationId` and the consumer:
+//! Outcomes, logged once per record with `eventId`, `orderId`, `correlationId` and the consumer:
 //! - `processed`: the effect happened now;
 //! - `duplicate-skipped`: the event was processed before (at-least-once delivery, replays);
-//! - `failed`: a fault; the message returns after the visibility timeout, and after
-//!   `maxReceiveCount` receives SQS moves it to the consumer's dead-letter queue; logged once,
-//!   with its `error_kind` (`transient`, `conflict`, `permanent`, `rejected`);
-//! - `poison`: not an event this consumer knows; it fails alone and ends in the DLQ, kept
-//!   intact for inspection and redrive.
+//! - `dead-lettered`: retrying cannot help: a poison message (not an event this consumer
+//!   knows: unparseable, unknown type or version) or a failure of kind `permanent`. It is sent
+//!   at once to the consumer's dead-letter queue (its body and message attributes intact, plus
+//!   `ErrorKind` and `ErrorReason` attributes) and reported handled, so SQS deletes it from the
+//!   source queue instead of spending its receives;
+//! - `failed`: a fault retrying may cure; the message returns after the visibility timeout, and
+//!   after `maxReceiveCount` receives SQS moves it to the consumer's dead-letter queue; logged
+//!   with its `error_kind` (`transient`, `conflict`, `rejected`). A message that should have
+//!   been dead-lettered but whose send to the DLQ failed is `failed` too (`error_kind =
+//!   "permanent"`): it reaches the DLQ the slow way, never lost.
 
 use crate::events::{Envelope, EventData};
-use crate::ports::{ErrorKind, Kind, Lease, Marker, ProcessedEvents, StoreError};
+use crate::ports::{DeadLetters, ErrorKind, Kind, Lease, Marker, ProcessedEvents, StoreError};
 use crate::retry::{on_conflict, Backoff};
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
@@ -60,6 +65,10 @@ pub enum ConsumerError {
     Effect(String),
     #[error("another delivery of this event is being processed")]
     HeldElsewhere,
+    /// Retrying cannot help (a customer record that does not exist, an order that can never
+    /// be applied): the message goes to the dead-letter queue at once.
+    #[error("{0}")]
+    Permanent(String),
 }
 
 impl Kind for ConsumerError {
@@ -70,17 +79,8 @@ impl Kind for ConsumerError {
             ConsumerError::Effect(_) => ErrorKind::Transient,
             // Another delivery holds the lease: once it completes or lapses, redelivery skips or runs.
             ConsumerError::HeldElsewhere => ErrorKind::Transient,
+            ConsumerError::Permanent(_) => ErrorKind::Permanent,
         }
-    }
-}
-
-/// The `error_kind` field of a `failed` log line.
-fn kind_name(kind: ErrorKind) -> &'static str {
-    match kind {
-        ErrorKind::Transient => "transient",
-        ErrorKind::Conflict => "conflict",
-        ErrorKind::Permanent => "permanent",
-        ErrorKind::Rejected => "rejected",
     }
 }
 
@@ -110,8 +110,11 @@ fn parse<D: EventData>(record: &SqsMessage) -> Result<Envelope<D>, Poison> {
 }
 
 /// Runs `consumer` on every record; the response names only the records that failed.
+/// Poison and permanently failing records go to `dead_letters` at once and are not named
+/// (so SQS deletes them); if that send fails, they are named failed like any other.
 pub async fn handle_batch<C: Consumer>(
     consumer: &C,
+    dead_letters: &dyn DeadLetters,
     batch: &SqsEvent,
     now_ms: i64,
     deadline_ms: i64,
@@ -123,8 +126,12 @@ pub async fn handle_batch<C: Consumer>(
         let event = match parse::<C::Event>(record) {
             Ok(event) => event,
             Err(poison) => {
-                tracing::error!(consumer = C::NAME, message_id, receive_count, outcome = "poison", error = %poison, "cannot read message");
-                response.add_failure(message_id);
+                let span = tracing::error_span!("poison", consumer = C::NAME, message_id, receive_count);
+                let reason = format!("poison: {poison}");
+                let sending = dead_letter(dead_letters, record, ErrorKind::Permanent, &reason);
+                if !tracing::Instrument::instrument(sending, span).await {
+                    response.add_failure(message_id);
+                }
                 continue;
             }
         };
@@ -142,19 +149,28 @@ pub async fn handle_batch<C: Consumer>(
         // never costs the message one of its SQS receives.
         let handled = on_conflict(Backoff::CONFLICT, || consumer.handle(&event, &delivery));
         let result = tracing::Instrument::instrument(handled, span.clone()).await;
-        let _entered = span.enter();
         match result {
-            Ok(Outcome::Processed) => tracing::info!(outcome = "processed", receive_count, "event processed"),
-            Ok(Outcome::DuplicateSkipped) => tracing::info!(outcome = "duplicate-skipped", "event already processed"),
-            Err(error) => {
-                let error_kind = kind_name(error.kind());
-                if error.kind() == ErrorKind::Permanent {
-                    // SQS has no "give up now": the message is reported failed and reaches the
-                    // dead-letter queue when its receives run out; the log says retrying is futile.
-                    tracing::error!(outcome = "failed", error_kind, receive_count, %error, "event failed; retrying cannot help");
-                } else {
-                    tracing::warn!(outcome = "failed", error_kind, receive_count, %error, "event failed; it will be retried");
+            Ok(Outcome::Processed) => {
+                span.in_scope(|| tracing::info!(outcome = "processed", receive_count, "event processed"))
+            }
+            Ok(Outcome::DuplicateSkipped) => {
+                span.in_scope(|| tracing::info!(outcome = "duplicate-skipped", "event already processed"))
+            }
+            Err(error) if error.kind() == ErrorKind::Permanent => {
+                let sent = tracing::Instrument::instrument(
+                    dead_letter(dead_letters, record, ErrorKind::Permanent, &error.to_string()),
+                    span.clone(),
+                )
+                .await;
+                if !sent {
+                    response.add_failure(message_id);
                 }
+            }
+            Err(error) => {
+                let error_kind = error.kind().name();
+                span.in_scope(|| {
+                    tracing::warn!(outcome = "failed", error_kind, receive_count, %error, "event failed; it will be retried")
+                });
                 response.add_failure(message_id);
             }
         }
@@ -162,12 +178,43 @@ pub async fn handle_batch<C: Consumer>(
     response
 }
 
-/// The Lambda entry point of a consumer: SQS batches in, partial batch responses out.
+/// Sends `record` to the dead-letter queue and logs the outcome once; `false` when the send
+/// failed and the record must be reported failed (it then reaches the DLQ after its receives).
+async fn dead_letter(dead_letters: &dyn DeadLetters, record: &SqsMessage, kind: ErrorKind, reason: &str) -> bool {
+    let error_kind = kind.name();
+    match dead_letters.send(record, kind, reason).await {
+        Ok(()) => {
+            tracing::error!(
+                outcome = "dead-lettered",
+                error_kind,
+                error = reason,
+                "retrying cannot help; sent to the dead-letter queue"
+            );
+            true
+        }
+        Err(send) => {
+            tracing::error!(
+                outcome = "failed",
+                error_kind,
+                error = reason,
+                dead_letter_error = %send,
+                "retrying cannot help, but the dead-letter queue refused it; it reaches the DLQ when its receives run out"
+            );
+            false
+        }
+    }
+}
+
+/// The Lambda entry point of a consumer: SQS batches in, partial batch responses out. Its
+/// dead-letter queue is `DEAD_LETTER_QUEUE_URL` (required).
 pub async fn serve<C: Consumer>(consumer: C) -> Result<(), lambda_runtime::Error> {
-    let consumer = &consumer;
+    let aws = crate::config::aws().await;
+    let dead_letters = crate::adapters::sqs::SqsDeadLetters::from_env(&crate::config::Env::from_process(), &aws)?;
+    let (consumer, dead_letters) = (&consumer, &dead_letters);
     lambda_runtime::run(lambda_runtime::service_fn(move |event: lambda_runtime::LambdaEvent<SqsEvent>| async move {
         let now = chrono::Utc::now().timestamp_millis();
-        Ok::<_, lambda_runtime::Error>(handle_batch(consumer, &event.payload, now, event.context.deadline as i64).await)
+        let deadline = event.context.deadline as i64;
+        Ok::<_, lambda_runtime::Error>(handle_batch(consumer, dead_letters, &event.payload, now, deadline).await)
     }))
     .await
 }
@@ -209,6 +256,7 @@ where
 mod tests {
     use super::*;
     use crate::adapters::memory::MemoryProcessed;
+    use crate::adapters::memory_dlq::MemoryDeadLetters;
     use crate::events::OrderPlacedV1;
     use crate::testing::{eventbridge_body, failed_ids, order_placed, sqs_batch};
     use std::sync::atomic::{AtomicU32, Ordering};
@@ -218,6 +266,7 @@ mod tests {
     #[derive(Default)]
     struct Counting {
         markers: MemoryProcessed,
+        dead_letters: MemoryDeadLetters,
         effects: AtomicU32,
         seen: Mutex<Vec<String>>,
     }
@@ -244,7 +293,7 @@ mod tests {
     const NOW: i64 = 1_800_000_000_000;
 
     async fn deliver(consumer: &Counting, bodies: &[String]) -> Vec<String> {
-        failed_ids(&handle_batch(consumer, &sqs_batch(bodies), NOW, NOW + 10_000).await)
+        failed_ids(&handle_batch(consumer, &consumer.dead_letters, &sqs_batch(bodies), NOW, NOW + 10_000).await)
     }
 
     fn body(customer: &str) -> String {
@@ -309,27 +358,33 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn poison_records_fail_alone_and_the_rest_are_processed() {
+    async fn poison_records_go_to_the_dlq_at_once_and_the_rest_are_processed() {
         let consumer = Counting::default();
         let mut unknown: serde_json::Value = serde_json::from_str(&body("x")).unwrap();
         unknown["detail"]["type"] = "order.exploded".into();
         let mut future_version: serde_json::Value = serde_json::from_str(&body("y")).unwrap();
         future_version["detail"]["version"] = 9.into();
         let bodies = [body("a"), "not json".to_owned(), unknown.to_string(), future_version.to_string(), body("b")];
-        assert_eq!(deliver(&consumer, &bodies).await, vec!["m1", "m2", "m3"]);
+        assert!(deliver(&consumer, &bodies).await.is_empty(), "poison is dead-lettered, not retried");
+        assert_eq!(consumer.dead_letters.message_ids(), vec!["m1", "m2", "m3"]);
         assert_eq!(consumer.effects.load(Ordering::SeqCst), 2);
     }
 
     /// A consumer whose store answers with `script`'s errors, one per call, then succeeds.
     #[derive(Default)]
     struct Scripted {
-        script: Mutex<Vec<StoreError>>,
+        script: Mutex<Vec<ConsumerError>>,
+        dead_letters: MemoryDeadLetters,
         calls: AtomicU32,
         effects: AtomicU32,
     }
 
     impl Scripted {
         fn answering(errors: &[StoreError]) -> Scripted {
+            Scripted::failing(&errors.iter().cloned().map(ConsumerError::from).collect::<Vec<_>>())
+        }
+
+        fn failing(errors: &[ConsumerError]) -> Scripted {
             let mut script = errors.to_vec();
             script.reverse();
             Scripted { script: Mutex::new(script), ..Scripted::default() }
@@ -344,7 +399,7 @@ mod tests {
             self.calls.fetch_add(1, Ordering::SeqCst);
             let next = self.script.lock().unwrap().pop();
             match next {
-                Some(error) => Err(error.into()),
+                Some(error) => Err(error),
                 None => {
                     self.effects.fetch_add(1, Ordering::SeqCst);
                     Ok(Outcome::Processed)
@@ -354,7 +409,7 @@ mod tests {
     }
 
     async fn deliver_to(consumer: &Scripted, bodies: &[String]) -> Vec<String> {
-        failed_ids(&handle_batch(consumer, &sqs_batch(bodies), NOW, NOW + 10_000).await)
+        failed_ids(&handle_batch(consumer, &consumer.dead_letters, &sqs_batch(bodies), NOW, NOW + 10_000).await)
     }
 
     #[test]
@@ -364,6 +419,7 @@ mod tests {
         assert_eq!(ConsumerError::Store(StoreError::Corrupt("x".into())).kind(), ErrorKind::Permanent);
         assert_eq!(ConsumerError::Effect("x".into()).kind(), ErrorKind::Transient);
         assert_eq!(ConsumerError::HeldElsewhere.kind(), ErrorKind::Transient);
+        assert_eq!(ConsumerError::Permanent("x".into()).kind(), ErrorKind::Permanent);
     }
 
     #[tokio::test]
@@ -384,11 +440,68 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_permanent_failure_is_reported_failed() {
+    async fn a_permanent_failure_is_dead_lettered_at_once_and_not_retried() {
+        let consumer = Scripted::failing(&[ConsumerError::Permanent("customer ghost does not exist".into())]);
+        let bodies = [body("a"), body("b")];
+        assert!(deliver_to(&consumer, &bodies).await.is_empty(), "reported handled: SQS deletes it");
+        assert_eq!(consumer.calls.load(Ordering::SeqCst), 2, "one call per record, no retry in process");
+        assert_eq!(consumer.effects.load(Ordering::SeqCst), 1);
+        let sent = consumer.dead_letters.sent();
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0].source_message_id, "m0");
+        assert_eq!(sent[0].body.as_deref(), Some(bodies[0].as_str()), "the body is kept intact");
+        assert_eq!(sent[0].kind, ErrorKind::Permanent);
+        assert_eq!(sent[0].reason, "customer ghost does not exist");
+    }
+
+    #[tokio::test]
+    async fn a_store_error_of_kind_permanent_is_dead_lettered_too() {
         let consumer = Scripted::answering(&[StoreError::Corrupt("bad item".into())]);
-        assert_eq!(deliver_to(&consumer, &[body("a")]).await, vec!["m0"]);
+        assert!(deliver_to(&consumer, &[body("a")]).await.is_empty());
         assert_eq!(consumer.calls.load(Ordering::SeqCst), 1);
         assert_eq!(consumer.effects.load(Ordering::SeqCst), 0);
+        assert_eq!(consumer.dead_letters.message_ids(), vec!["m0"]);
+    }
+
+    #[tokio::test]
+    async fn a_permanent_failure_the_dlq_refuses_is_reported_failed_and_never_lost() {
+        let consumer = Scripted::failing(&[ConsumerError::Permanent("no such customer".into())]);
+        consumer.dead_letters.fail_next(1);
+        assert_eq!(deliver_to(&consumer, &[body("a")]).await, vec!["m0"], "it reaches the DLQ after its receives");
+        assert!(consumer.dead_letters.sent().is_empty());
+    }
+
+    #[tokio::test]
+    async fn transient_failures_are_never_dead_lettered_by_the_harness() {
+        let consumer =
+            Scripted::failing(&[ConsumerError::Effect("SES throttled".into()), ConsumerError::HeldElsewhere]);
+        assert_eq!(deliver_to(&consumer, &[body("a"), body("b")]).await, vec!["m0", "m1"]);
+        assert!(consumer.dead_letters.sent().is_empty());
+    }
+
+    #[tokio::test]
+    async fn poison_keeps_its_body_and_message_attributes_in_the_dlq() {
+        let consumer = Counting::default();
+        let mut batch = sqs_batch(&["not json".to_owned()]);
+        let mut attribute = aws_lambda_events::event::sqs::SqsMessageAttribute::default();
+        attribute.data_type = Some("String".into());
+        attribute.string_value = Some("eu".into());
+        batch.records[0].message_attributes.insert("Tenant".into(), attribute);
+        assert!(failed_ids(&handle_batch(&consumer, &consumer.dead_letters, &batch, NOW, NOW).await).is_empty());
+        let sent = consumer.dead_letters.sent();
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0].body.as_deref(), Some("not json"));
+        assert_eq!(sent[0].attributes.get("Tenant").map(String::as_str), Some("eu"));
+        assert_eq!(sent[0].kind, ErrorKind::Permanent);
+        assert!(sent[0].reason.starts_with("poison: "), "{}", sent[0].reason);
+    }
+
+    #[tokio::test]
+    async fn poison_the_dlq_refuses_is_reported_failed() {
+        let consumer = Counting::default();
+        consumer.dead_letters.fail_next(1);
+        assert_eq!(deliver(&consumer, &["not json".to_owned(), body("a")]).await, vec!["m0"]);
+        assert_eq!(consumer.effects.load(Ordering::SeqCst), 1);
     }
 
     #[tokio::test]
@@ -396,6 +509,7 @@ mod tests {
         let consumer = Counting::default();
         let mut batch = sqs_batch(&[body("a")]);
         batch.records[0].body = None;
-        assert_eq!(failed_ids(&handle_batch(&consumer, &batch, NOW, NOW).await), vec!["m0"]);
+        assert!(failed_ids(&handle_batch(&consumer, &consumer.dead_letters, &batch, NOW, NOW).await).is_empty());
+        assert_eq!(consumer.dead_letters.message_ids(), vec!["m0"]);
     }
 }

@@ -312,3 +312,31 @@ pub trait ProcessedEvents: Send + Sync {
     async fn complete(&self, marker: &Marker) -> Result<(), StoreError>;
     async fn release(&self, marker: &Marker) -> Result<(), StoreError>;
 }
+
+/// The consumer's dead-letter queue, written to directly: a message that retrying cannot help
+/// (poison, a [`ErrorKind::Permanent`] failure) goes there at once instead of after its
+/// `maxReceiveCount` receives, kept intact for inspection and redrive.
+#[async_trait]
+pub trait DeadLetters: Send + Sync {
+    /// Sends `message`'s body and message attributes to the dead-letter queue, with the
+    /// failure's `kind` and `reason` added as the `ErrorKind` and `ErrorReason` attributes.
+    /// Only when this answers `Ok` may the caller let the source queue delete the message.
+    async fn send(
+        &self,
+        message: &aws_lambda_events::event::sqs::SqsMessage,
+        kind: ErrorKind,
+        reason: &str,
+    ) -> Result<(), StoreError>;
+}
+
+impl ErrorKind {
+    /// The kind's name in logs and in a dead letter's `ErrorKind` attribute.
+    pub fn name(self) -> &'static str {
+        match self {
+            ErrorKind::Transient => "transient",
+            ErrorKind::Conflict => "conflict",
+            ErrorKind::Permanent => "permanent",
+            ErrorKind::Rejected => "rejected",
+        }
+    }
+}

@@ -77,13 +77,15 @@ impl EventPublisher for Timed {
 /// A consumer's Lambda handler, callable inline.
 pub type Inline = Arc<dyn Fn(SqsEvent) -> BoxFuture<'static, SqsBatchResponse> + Send + Sync>;
 
+/// (Dead letters go to an in-memory queue: the benchmark sends no poison and counts failures.)
 pub fn inline<C: Consumer + 'static>(consumer: C) -> Inline {
     let consumer = Arc::new(consumer);
+    let dead_letters = Arc::new(shared::adapters::memory_dlq::MemoryDeadLetters::default());
     Arc::new(move |batch| {
-        let consumer = consumer.clone();
+        let (consumer, dead_letters) = (consumer.clone(), dead_letters.clone());
         Box::pin(async move {
             let now = chrono::Utc::now().timestamp_millis();
-            handle_batch(consumer.as_ref(), &batch, now, now + 10_000).await
+            handle_batch(consumer.as_ref(), dead_letters.as_ref(), &batch, now, now + 10_000).await
         })
     })
 }

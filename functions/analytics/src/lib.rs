@@ -78,6 +78,13 @@ pub enum TallyError {
     Money(#[from] MoneyError),
 }
 
+impl From<TallyError> for ConsumerError {
+    /// Retrying cannot help: the order itself cannot be counted.
+    fn from(e: TallyError) -> Self {
+        ConsumerError::Permanent(e.to_string())
+    }
+}
+
 pub fn tally(order: &Envelope<OrderPlacedV1>) -> Result<Tally, TallyError> {
     let skus = order.data.per_sku()?;
     if skus.len() > MAX_SKUS_PER_ORDER {
@@ -112,10 +119,8 @@ impl<C: Counters> Consumer for Analytics<C> {
     const NAME: &'static str = "analytics";
 
     async fn handle(&self, event: &Envelope<OrderPlacedV1>, delivery: &Delivery) -> Result<Outcome, ConsumerError> {
-        let tally = tally(event).map_err(|e| {
-            tracing::error!(permanent = true, error = %e, "order cannot be counted; the message will reach the dead-letter queue");
-            ConsumerError::Effect(e.to_string())
-        })?;
+        // An order that can never be tallied goes to the dead-letter queue at once.
+        let tally = tally(event).map_err(ConsumerError::from)?;
         Ok(self.counters.add(&delivery.marker(Self::NAME, event.event_id), &tally).await?.into())
     }
 }

@@ -4,8 +4,10 @@
 use analytics::memory::{DayCounters, MemoryCounters, SkuCounters};
 use analytics::Analytics;
 use chrono::{DateTime, NaiveDate, Utc};
+use shared::adapters::memory_dlq::MemoryDeadLetters;
 use shared::consumer::handle_batch;
 use shared::domain::Currency;
+use shared::ports::ErrorKind;
 use shared::testing::{
     eventbridge_body, failed_ids, order_placed, order_placed_records, poison_ids, sample_batch, sqs_batch,
 };
@@ -14,12 +16,25 @@ const NOW: i64 = 1_800_000_000_000;
 
 type Subject = Analytics<MemoryCounters>;
 
-fn given_analytics() -> Subject {
-    Analytics { counters: MemoryCounters::default() }
+/// The consumer and its dead-letter queue.
+struct Given {
+    consumer: Subject,
+    dlq: MemoryDeadLetters,
 }
 
-async fn deliver(consumer: &Subject, bodies: &[String]) -> Vec<String> {
-    failed_ids(&handle_batch(consumer, &sqs_batch(bodies), NOW, NOW + 10_000).await)
+impl std::ops::Deref for Given {
+    type Target = Subject;
+    fn deref(&self) -> &Subject {
+        &self.consumer
+    }
+}
+
+fn given_analytics() -> Given {
+    Given { consumer: Analytics { counters: MemoryCounters::default() }, dlq: MemoryDeadLetters::default() }
+}
+
+async fn deliver(given: &Given, bodies: &[String]) -> Vec<String> {
+    failed_ids(&handle_batch(&given.consumer, &given.dlq, &sqs_batch(bodies), NOW, NOW + 10_000).await)
 }
 
 fn at(rfc3339: &str) -> DateTime<Utc> {
@@ -119,7 +134,7 @@ async fn ten_concurrent_deliveries_count_once() {
 }
 
 #[tokio::test]
-async fn an_order_that_cannot_be_counted_fails_alone() {
+async fn an_order_that_cannot_be_counted_is_dead_lettered_at_once_and_alone() {
     let consumer = given_analytics();
     let mut overflowing = order_placed("grace", &[("MUG", 2, 1)]);
     overflowing.data.lines[0].unit_price = i64::MAX;
@@ -129,11 +144,36 @@ async fn an_order_that_cannot_be_counted_fails_alone() {
         eventbridge_body(&overflowing),
         placed_at("2026-03-01T10:00:00Z", &[("TEE", 1, 2000)]),
     ];
-    assert_eq!(deliver(&consumer, &bodies).await, vec!["m1"]);
+    assert!(deliver(&consumer, &bodies).await.is_empty(), "reported handled: no receive is spent on it");
     assert_eq!(
         consumer.counters.day(day("2026-03-01"), Currency::EUR),
         DayCounters { revenue: 3250, orders: 2, units: 2 }
     );
+    let dead = consumer.dlq.sent();
+    assert_eq!(dead.len(), 1);
+    assert_eq!((dead[0].source_message_id.as_str(), dead[0].kind), ("m1", ErrorKind::Permanent));
+    assert_eq!(dead[0].body.as_deref(), Some(bodies[1].as_str()));
+}
+
+#[tokio::test]
+async fn an_order_with_too_many_skus_is_dead_lettered_at_once() {
+    let skus: Vec<String> = (0..=analytics::MAX_SKUS_PER_ORDER).map(|i| format!("SKU-{i}")).collect();
+    let lines: Vec<(&str, u32, i64)> = skus.iter().map(|sku| (sku.as_str(), 1, 100)).collect();
+    let consumer = given_analytics();
+    assert!(deliver(&consumer, &[eventbridge_body(&order_placed("ada", &lines))]).await.is_empty());
+    let dead = consumer.dlq.sent();
+    assert_eq!(dead.len(), 1);
+    assert!(dead[0].reason.contains("SKUs"), "{}", dead[0].reason);
+}
+
+#[tokio::test]
+async fn an_uncountable_order_the_dlq_refuses_is_reported_failed() {
+    let consumer = given_analytics();
+    consumer.dlq.fail_next(1);
+    let mut overflowing = order_placed("grace", &[("MUG", 2, 1)]);
+    overflowing.data.lines[0].unit_price = i64::MAX;
+    assert_eq!(deliver(&consumer, &[eventbridge_body(&overflowing)]).await, vec!["m0"]);
+    assert!(consumer.dlq.sent().is_empty());
 }
 
 #[tokio::test]
@@ -148,10 +188,11 @@ async fn a_store_fault_fails_the_record_and_the_retry_counts_once() {
 }
 
 #[tokio::test]
-async fn a_poison_record_next_to_a_good_one_fails_alone() {
+async fn a_poison_record_next_to_a_good_one_is_dead_lettered_alone() {
     let consumer = given_analytics();
     let good = placed_at("2026-03-01T10:00:00Z", &[("MUG", 1, 1250)]);
-    assert_eq!(deliver(&consumer, &[good, "{}".to_owned()]).await, vec!["m1"]);
+    assert!(deliver(&consumer, &[good, "{}".to_owned()]).await.is_empty());
+    assert_eq!(consumer.dlq.message_ids(), vec!["m1"]);
     assert_eq!(consumer.counters.day(day("2026-03-01"), Currency::EUR).orders, 1);
 }
 
@@ -159,7 +200,8 @@ async fn a_poison_record_next_to_a_good_one_fails_alone() {
 async fn the_sample_event_is_counted_without_failures() {
     let batch = sample_batch("analytics-order-placed.json");
     let consumer = given_analytics();
-    assert!(failed_ids(&handle_batch(&consumer, &batch, NOW, NOW + 10_000).await).is_empty());
+    assert!(failed_ids(&handle_batch(&consumer.consumer, &consumer.dlq, &batch, NOW, NOW + 10_000).await).is_empty());
+    assert!(consumer.dlq.sent().is_empty());
     for (_, order) in order_placed_records(&batch) {
         let counted = consumer.counters.day(order.occurred_at.date_naive(), order.data.currency);
         assert!(counted.orders >= 1 && counted.revenue >= order.data.total);
@@ -167,11 +209,13 @@ async fn the_sample_event_is_counted_without_failures() {
 }
 
 #[tokio::test]
-async fn the_poison_sample_fails_only_its_bad_records() {
+async fn the_poison_sample_dead_letters_only_its_bad_records() {
     let batch = sample_batch("consumer-poison.json");
     let poison = poison_ids(&batch);
     assert!(!poison.is_empty(), "the poison sample carries at least one bad record");
-    assert_eq!(failed_ids(&handle_batch(&given_analytics(), &batch, NOW, NOW + 10_000).await), poison);
+    let consumer = given_analytics();
+    assert!(failed_ids(&handle_batch(&consumer.consumer, &consumer.dlq, &batch, NOW, NOW + 10_000).await).is_empty());
+    assert_eq!(consumer.dlq.message_ids(), poison);
 }
 
 #[test]

@@ -4,6 +4,7 @@
 use analytics::dynamo::DynamoCounters;
 use analytics::{Analytics, DayTotals};
 use aws_sdk_dynamodb::types::AttributeValue;
+use shared::adapters::memory_dlq::MemoryDeadLetters;
 use shared::config::Env;
 use shared::consumer::handle_batch;
 use shared::domain::{Currency, EventId};
@@ -51,7 +52,7 @@ async fn orders_add_to_their_day_and_sku_items_and_a_redelivery_adds_nothing() {
     let first = placed_on("2031-05-01", &[(&sku, 2, 1250), ("MUG", 1, 1250)]);
     let second = placed_on("2031-05-01", &[(&sku, 1, 1250)]);
     let batch = sqs_batch(&[first.clone(), second, first]);
-    assert!(failed_ids(&handle_batch(&consumer, &batch, 0, 10_000).await).is_empty());
+    assert!(failed_ids(&handle_batch(&consumer, &MemoryDeadLetters::default(), &batch, 0, 10_000).await).is_empty());
     let day = consumer.counters.day(date("2031-05-01"), Currency::EUR).await.unwrap();
     assert_eq!(day, DayTotals { revenue: 3750 + 1250, orders: 2, units: 4 });
     let per_sku = counters(&consumer, &format!("SKU#{sku}"), "DAY#2031-05-01#EUR", &["units", "revenue"]).await;
@@ -64,7 +65,7 @@ async fn an_order_with_the_most_skus_a_transaction_holds_is_counted() {
     let skus: Vec<String> = (0..analytics::MAX_SKUS_PER_ORDER).map(|i| format!("T-{i}-{}", EventId::new())).collect();
     let lines: Vec<(&str, u32, i64)> = skus.iter().map(|s| (s.as_str(), 1, 100)).collect();
     let batch = sqs_batch(&[placed_on("2031-06-01", &lines)]);
-    assert!(failed_ids(&handle_batch(&consumer, &batch, 0, 10_000).await).is_empty());
+    assert!(failed_ids(&handle_batch(&consumer, &MemoryDeadLetters::default(), &batch, 0, 10_000).await).is_empty());
     let day = consumer.counters.day(date("2031-06-01"), Currency::EUR).await.unwrap();
     assert_eq!((day.orders, day.units), (1, analytics::MAX_SKUS_PER_ORDER as u64));
 }
@@ -73,7 +74,8 @@ async fn an_order_with_the_most_skus_a_transaction_holds_is_counted() {
 async fn a_days_totals_are_summed_over_the_shards_its_orders_were_spread_over() {
     let consumer = given_the_deployed_consumer().await;
     let bodies: Vec<String> = (0..16).map(|_| placed_on("2031-07-01", &[("MUG", 1, 100)])).collect();
-    assert!(failed_ids(&handle_batch(&consumer, &sqs_batch(&bodies), 0, 10_000).await).is_empty());
+    assert!(failed_ids(&handle_batch(&consumer, &MemoryDeadLetters::default(), &sqs_batch(&bodies), 0, 10_000).await)
+        .is_empty());
     let day = consumer.counters.day(date("2031-07-01"), Currency::EUR).await.unwrap();
     assert_eq!(day, DayTotals { revenue: 1600, orders: 16, units: 16 });
 }

@@ -53,6 +53,8 @@ pub trait Mailer: Send + Sync {
 pub enum EmailError {
     #[error("customer {0} does not exist")]
     UnknownCustomer(CustomerId),
+    #[error("customer {0} has no valid e-mail address on file")]
+    InvalidAddress(CustomerId),
     #[error("receipt cannot be rendered: {0}")]
     Receipt(#[from] MoneyError),
     #[error(transparent)]
@@ -62,9 +64,9 @@ pub enum EmailError {
 }
 
 impl EmailError {
-    /// Retrying cannot help: the record will reach the dead-letter queue.
+    /// Retrying cannot help: the record goes to the dead-letter queue at once.
     pub fn is_permanent(&self) -> bool {
-        matches!(self, EmailError::UnknownCustomer(_) | EmailError::Receipt(_))
+        matches!(self, EmailError::UnknownCustomer(_) | EmailError::InvalidAddress(_) | EmailError::Receipt(_))
     }
 }
 
@@ -72,9 +74,22 @@ impl From<EmailError> for ConsumerError {
     fn from(e: EmailError) -> Self {
         match e {
             EmailError::Store(store) => ConsumerError::Store(store),
+            permanent if permanent.is_permanent() => ConsumerError::Permanent(permanent.to_string()),
             other => ConsumerError::Effect(other.to_string()),
         }
     }
+}
+
+/// An address SES could deliver to: one `@` between a non-empty local part and a dotted domain,
+/// no whitespace or control characters. Not RFC 5322: it only catches what can never be sent
+/// (an empty or garbled address on file), which no retry would cure.
+pub fn is_plausible_address(address: &str) -> bool {
+    let Some((local, domain)) = address.split_once('@') else { return false };
+    !local.is_empty()
+        && !domain.contains('@')
+        && domain.split('.').count() >= 2
+        && domain.split('.').all(|label| !label.is_empty())
+        && !address.chars().any(|c| c.is_whitespace() || c.is_control())
 }
 
 pub struct Email<C, M, P> {
@@ -88,6 +103,9 @@ impl<C: Customers, M: Mailer, P> Email<C, M, P> {
         let customer_id = &event.data.customer_id;
         let customer =
             self.customers.find(customer_id).await?.ok_or_else(|| EmailError::UnknownCustomer(customer_id.clone()))?;
+        if !is_plausible_address(&customer.email) {
+            return Err(EmailError::InvalidAddress(customer_id.clone()));
+        }
         let message = receipt::render(event.order_id, &customer, &event.data)?;
         self.mailer.send(&message).await?;
         Ok(())
@@ -102,12 +120,8 @@ impl<C: Customers, M: Mailer, P: ProcessedEvents> Consumer for Email<C, M, P> {
     async fn handle(&self, event: &Envelope<OrderPlacedV1>, delivery: &Delivery) -> Result<Outcome, ConsumerError> {
         let marker = delivery.marker(Self::NAME, event.event_id);
         once_with_lease(&self.markers, &marker, delivery, || async {
-            self.send_receipt(event).await.map_err(|e| {
-                if e.is_permanent() {
-                    tracing::error!(permanent = true, error = %e, "receipt cannot be sent; the message will reach the dead-letter queue");
-                }
-                ConsumerError::from(e)
-            })
+            // A permanent error (no such customer, no valid address) goes to the DLQ at once.
+            self.send_receipt(event).await.map_err(ConsumerError::from)
         })
         .await
     }

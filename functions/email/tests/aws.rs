@@ -4,6 +4,7 @@
 use email::dynamo::DynamoCustomers;
 use email::{Customer, Customers, Email};
 use shared::adapters::dynamodb::DynamoProcessedEvents;
+use shared::adapters::memory_dlq::MemoryDeadLetters;
 use shared::config::Env;
 use shared::consumer::{handle_batch, Delivery};
 use shared::ports::{Lease, ProcessedEvents};
@@ -44,20 +45,24 @@ async fn ses_accepts_the_receipt_and_the_marker_makes_the_redelivery_a_duplicate
     let event = order_placed("cust-ada", &[("MUG", 2, 1250)]);
     let now = chrono::Utc::now().timestamp_millis();
     let batch = sqs_batch(&[eventbridge_body(&event)]);
-    assert!(failed_ids(&handle_batch(&consumer, &batch, now, now + 10_000).await).is_empty());
-    assert!(failed_ids(&handle_batch(&consumer, &batch, now, now + 10_000).await).is_empty());
+    let dlq = MemoryDeadLetters::default();
+    assert!(failed_ids(&handle_batch(&consumer, &dlq, &batch, now, now + 10_000).await).is_empty());
+    assert!(failed_ids(&handle_batch(&consumer, &dlq, &batch, now, now + 10_000).await).is_empty());
+    assert!(dlq.sent().is_empty());
     let marker = Delivery { message_id: String::new(), receive_count: 1, now_ms: now, deadline_ms: now }
         .marker("email", event.event_id);
     assert_eq!(consumer.markers.claim(&marker, now, now + 1).await, Ok(Lease::AlreadyProcessed));
 }
 
 #[tokio::test]
-async fn an_unknown_customer_fails_and_leaves_the_event_free_for_its_retry() {
+async fn an_unknown_customer_is_dead_lettered_at_once_and_leaves_the_event_free_for_a_redrive() {
     let consumer = given_the_deployed_consumer().await;
     let event = order_placed("cust-nobody", &[("MUG", 1, 1250)]);
     let now = chrono::Utc::now().timestamp_millis();
-    let failed = failed_ids(&handle_batch(&consumer, &sqs_batch(&[eventbridge_body(&event)]), now, now + 10_000).await);
-    assert_eq!(failed, vec!["m0"]);
+    let dlq = MemoryDeadLetters::default();
+    let batch = sqs_batch(&[eventbridge_body(&event)]);
+    assert!(failed_ids(&handle_batch(&consumer, &dlq, &batch, now, now + 10_000).await).is_empty());
+    assert_eq!(dlq.message_ids(), vec!["m0"]);
     assert!(unclaimed(event.event_id).await);
 }
 
@@ -67,7 +72,9 @@ async fn a_sender_ses_has_not_verified_is_refused_and_the_event_released() {
     consumer.mailer.from = "nobody@unverified.example".into();
     let event = order_placed("cust-grace", &[("TEE", 1, 2000)]);
     let now = chrono::Utc::now().timestamp_millis();
-    let failed = failed_ids(&handle_batch(&consumer, &sqs_batch(&[eventbridge_body(&event)]), now, now + 10_000).await);
-    assert_eq!(failed, vec!["m0"]);
+    let dlq = MemoryDeadLetters::default();
+    let batch = sqs_batch(&[eventbridge_body(&event)]);
+    assert_eq!(failed_ids(&handle_batch(&consumer, &dlq, &batch, now, now + 10_000).await), vec!["m0"]);
+    assert!(dlq.sent().is_empty(), "a refused send may be cured (a sender verified later): retried, not dead-lettered");
     assert!(unclaimed(event.event_id).await);
 }

@@ -84,7 +84,7 @@ pub enum InventoryError {
 }
 
 impl InventoryError {
-    /// Retrying cannot help: the record will reach the dead-letter queue.
+    /// Retrying cannot help: the record goes to the dead-letter queue at once.
     pub fn is_permanent(&self) -> bool {
         matches!(self, InventoryError::TooManySkus(_) | InventoryError::Money(_) | InventoryError::NotReserved(_))
     }
@@ -103,6 +103,7 @@ impl From<InventoryError> for ConsumerError {
     fn from(e: InventoryError) -> Self {
         match e {
             InventoryError::Store(store) => ConsumerError::Store(store),
+            permanent if permanent.is_permanent() => ConsumerError::Permanent(permanent.to_string()),
             other => ConsumerError::Effect(other.to_string()),
         }
     }
@@ -138,12 +139,8 @@ impl<S: Stock, B: EventPublisher> Consumer for Inventory<S, B> {
     const NAME: &'static str = "inventory";
 
     async fn handle(&self, event: &Envelope<OrderPlacedV1>, delivery: &Delivery) -> Result<Outcome, ConsumerError> {
-        self.apply(event, &delivery.marker(Self::NAME, event.event_id)).await.map_err(|e| {
-            if e.is_permanent() {
-                tracing::error!(permanent = true, error = %e, "order cannot be committed; the message will reach the dead-letter queue");
-            }
-            ConsumerError::from(e)
-        })
+        // A permanent error (no reservation, too many SKUs) goes to the DLQ at once.
+        self.apply(event, &delivery.marker(Self::NAME, event.event_id)).await.map_err(ConsumerError::from)
     }
 }
 

@@ -5,6 +5,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use inventory::dynamo::DynamoStock;
 use inventory::{CommitError, Inventory, Level, Stock};
 use shared::adapters::eventbridge::EventBridgePublisher;
+use shared::adapters::memory_dlq::MemoryDeadLetters;
 use shared::config::Env;
 use shared::consumer::{handle_batch, Delivery};
 use shared::domain::{EventId, Sku};
@@ -61,10 +62,14 @@ async fn a_placed_order_commits_its_reservation_once() {
     let event = order_placed("cust-ada", &[(sku.as_str(), 3, 1250)]);
     let batch = sqs_batch(&[eventbridge_body(&event)]);
     let now = chrono::Utc::now().timestamp_millis();
-    assert!(failed_ids(&handle_batch(&consumer, &batch, now, now + 10_000).await).is_empty());
+    assert!(
+        failed_ids(&handle_batch(&consumer, &MemoryDeadLetters::default(), &batch, now, now + 10_000).await).is_empty()
+    );
     assert_eq!(reserved(&consumer.stock, &sku).await, 0);
     assert!(consumer.stock.is_processed(&marker(event.event_id)).await.unwrap());
-    assert!(failed_ids(&handle_batch(&consumer, &batch, now, now + 10_000).await).is_empty());
+    assert!(
+        failed_ids(&handle_batch(&consumer, &MemoryDeadLetters::default(), &batch, now, now + 10_000).await).is_empty()
+    );
     assert_eq!(reserved(&consumer.stock, &sku).await, 0, "the redelivery took nothing");
 }
 

@@ -5,9 +5,11 @@ use aws_lambda_events::event::sqs::SqsEvent;
 use inventory::memory::{MemoryStock, Product};
 use inventory::Inventory;
 use shared::adapters::memory::MemoryBus;
+use shared::adapters::memory_dlq::MemoryDeadLetters;
 use shared::consumer::handle_batch;
 use shared::domain::EventId;
 use shared::events::{Envelope, LowStockV1, OrderPlacedV1};
+use shared::ports::ErrorKind;
 use shared::testing::{
     eventbridge_body, failed_ids, order_placed, order_placed_records, poison_ids, sample_batch, sqs_batch,
 };
@@ -16,21 +18,38 @@ const NOW: i64 = 1_800_000_000_000;
 
 type Subject = Inventory<MemoryStock, MemoryBus>;
 
+/// The consumer and its dead-letter queue.
+struct Given {
+    consumer: Subject,
+    dlq: MemoryDeadLetters,
+}
+
+impl std::ops::Deref for Given {
+    type Target = Subject;
+    fn deref(&self) -> &Subject {
+        &self.consumer
+    }
+}
+
+fn given(stock: MemoryStock) -> Given {
+    Given { consumer: Inventory { stock, bus: MemoryBus::default() }, dlq: MemoryDeadLetters::default() }
+}
+
 fn reserved(available: i64, reserved: i64, threshold: i64) -> Product {
     Product { available, reserved, threshold: Some(threshold) }
 }
 
 /// MUG is plentiful; CAP is below its threshold of 3 once its reservation is counted.
-fn given_stock() -> Subject {
+fn given_stock() -> Given {
     let stock = MemoryStock::default()
         .with("MUG", reserved(98, 2, 10))
         .with("CAP", reserved(2, 3, 3))
         .with("TEE", reserved(49, 1, 5));
-    Inventory { stock, bus: MemoryBus::default() }
+    given(stock)
 }
 
-async fn deliver(consumer: &Subject, bodies: &[String]) -> Vec<String> {
-    failed_ids(&handle_batch(consumer, &sqs_batch(bodies), NOW, NOW + 10_000).await)
+async fn deliver(given: &Given, bodies: &[String]) -> Vec<String> {
+    failed_ids(&handle_batch(&given.consumer, &given.dlq, &sqs_batch(bodies), NOW, NOW + 10_000).await)
 }
 
 fn warnings(consumer: &Subject) -> Vec<Envelope<LowStockV1>> {
@@ -130,36 +149,61 @@ async fn a_commit_that_fails_after_publishing_republishes_the_same_id_on_retry()
 }
 
 #[tokio::test]
-async fn an_order_without_a_reservation_fails_alone_and_takes_nothing() {
+async fn an_order_without_a_reservation_is_dead_lettered_at_once_and_takes_nothing() {
     let consumer = given_stock();
     let bodies = [
         eventbridge_body(&order_placed("ada", &[("MUG", 1, 1250)])),
         eventbridge_body(&order_placed("grace", &[("TEE", 1, 2000), ("MUG", 5, 1250)])),
         eventbridge_body(&order_placed("linus", &[("TEE", 1, 2000)])),
     ];
-    assert_eq!(deliver(&consumer, &bodies).await, vec!["m1"]);
+    assert!(deliver(&consumer, &bodies).await.is_empty(), "reported handled: no receive is spent on it");
     assert_eq!(consumer.stock.product("MUG"), Some(reserved(98, 1, 10)));
     assert_eq!(consumer.stock.product("TEE"), Some(reserved(49, 0, 5)), "TEE went to linus, not to the failed order");
     assert_eq!(consumer.stock.markers(), 2);
+    let dead = consumer.dlq.sent();
+    assert_eq!(dead.len(), 1);
+    assert_eq!((dead[0].source_message_id.as_str(), dead[0].kind), ("m1", ErrorKind::Permanent));
+    assert_eq!(dead[0].body.as_deref(), Some(bodies[1].as_str()));
+    assert!(dead[0].reason.contains("no reservation"), "{}", dead[0].reason);
 }
 
 #[tokio::test]
-async fn a_poison_record_next_to_a_good_one_fails_alone() {
+async fn an_order_with_more_skus_than_a_transaction_holds_is_dead_lettered_at_once() {
+    let skus: Vec<String> = (0..=inventory::MAX_SKUS_PER_ORDER).map(|i| format!("SKU-{i}")).collect();
+    let lines: Vec<(&str, u32, i64)> = skus.iter().map(|sku| (sku.as_str(), 1, 100)).collect();
+    let consumer = given_stock();
+    assert!(deliver(&consumer, &[eventbridge_body(&order_placed("ada", &lines))]).await.is_empty());
+    assert_eq!(consumer.dlq.message_ids(), vec!["m0"]);
+    assert_eq!(consumer.stock.markers(), 0);
+}
+
+#[tokio::test]
+async fn a_permanent_failure_the_dlq_refuses_is_reported_failed() {
+    let consumer = given_stock();
+    consumer.dlq.fail_next(1);
+    let body = eventbridge_body(&order_placed("grace", &[("MUG", 5, 1250)]));
+    assert_eq!(deliver(&consumer, &[body]).await, vec!["m0"], "it reaches the DLQ after its receives");
+    assert!(consumer.dlq.sent().is_empty());
+}
+
+#[tokio::test]
+async fn a_poison_record_next_to_a_good_one_is_dead_lettered_alone() {
     let consumer = given_stock();
     let good = eventbridge_body(&order_placed("ada", &[("MUG", 2, 1250)]));
-    assert_eq!(deliver(&consumer, &["not json".to_owned(), good]).await, vec!["m0"]);
+    assert!(deliver(&consumer, &["not json".to_owned(), good]).await.is_empty());
+    assert_eq!(consumer.dlq.message_ids(), vec!["m0"]);
     assert_eq!(consumer.stock.product("MUG"), Some(reserved(98, 0, 10)));
 }
 
 /// Stock reserved for every order of a sample, so that each of its good records can succeed.
-fn given_reservations_of(batch: &SqsEvent) -> Subject {
+fn given_reservations_of(batch: &SqsEvent) -> Given {
     let mut stock = MemoryStock::default();
     let orders: Vec<Envelope<OrderPlacedV1>> = order_placed_records(batch).into_iter().map(|(_, e)| e).collect();
     for line in orders.iter().flat_map(|o| o.data.lines.iter()) {
         let held = stock.product(line.sku.as_str()).map_or(0, |p| p.reserved);
         stock = stock.with(line.sku.as_str(), reserved(100, held + i64::from(line.quantity), 10));
     }
-    Inventory { stock, bus: MemoryBus::default() }
+    given(stock)
 }
 
 #[tokio::test]
@@ -167,15 +211,17 @@ async fn the_sample_event_commits_without_failures() {
     let batch = sample_batch("inventory-order-placed.json");
     let consumer = given_reservations_of(&batch);
     assert!(!batch.records.is_empty());
-    assert!(failed_ids(&handle_batch(&consumer, &batch, NOW, NOW + 10_000).await).is_empty());
+    assert!(failed_ids(&handle_batch(&consumer.consumer, &consumer.dlq, &batch, NOW, NOW + 10_000).await).is_empty());
     assert_eq!(consumer.stock.markers(), batch.records.len());
+    assert!(consumer.dlq.sent().is_empty());
 }
 
 #[tokio::test]
-async fn the_poison_sample_fails_only_its_bad_records() {
+async fn the_poison_sample_dead_letters_only_its_bad_records() {
     let batch = sample_batch("consumer-poison.json");
     let consumer = given_reservations_of(&batch);
     let poison = poison_ids(&batch);
     assert!(!poison.is_empty(), "the poison sample carries at least one bad record");
-    assert_eq!(failed_ids(&handle_batch(&consumer, &batch, NOW, NOW + 10_000).await), poison);
+    assert!(failed_ids(&handle_batch(&consumer.consumer, &consumer.dlq, &batch, NOW, NOW + 10_000).await).is_empty());
+    assert_eq!(consumer.dlq.message_ids(), poison);
 }

@@ -6,6 +6,7 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_sqs::types::{Message, MessageSystemAttributeName};
 use loyalty::Loyalty;
+use shared::adapters::memory_dlq::MemoryDeadLetters;
 use shared::config::Env;
 use shared::consumer::handle_batch;
 use shared::testing::{failed_ids, order_placed, sqs_message};
@@ -87,7 +88,7 @@ async fn deliver(
         })
         .collect();
     let now = chrono::Utc::now().timestamp_millis();
-    let failed = failed_ids(&handle_batch(consumer, &batch, now, now + 10_000).await);
+    let failed = failed_ids(&handle_batch(consumer, &MemoryDeadLetters::default(), &batch, now, now + 10_000).await);
     for m in messages.iter().filter(|m| !failed.iter().any(|f| Some(f.as_str()) == m.message_id())) {
         sqs.delete_message().queue_url(queue).receipt_handle(m.receipt_handle().unwrap()).send().await.unwrap();
     }

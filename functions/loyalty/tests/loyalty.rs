@@ -1,6 +1,7 @@
 //! Loyalty, specified: points per whole unit, credited exactly once per order.
 
 use loyalty::{memory::MemoryLedger, points_for, Loyalty};
+use shared::adapters::memory_dlq::MemoryDeadLetters;
 use shared::consumer::handle_batch;
 use shared::domain::{Currency, Money};
 use shared::testing::{eventbridge_body, failed_ids, order_placed, sqs_batch};
@@ -12,7 +13,7 @@ fn given_loyalty() -> Loyalty<MemoryLedger> {
 }
 
 async fn deliver(consumer: &Loyalty<MemoryLedger>, bodies: &[String]) -> Vec<String> {
-    failed_ids(&handle_batch(consumer, &sqs_batch(bodies), NOW, NOW + 10_000).await)
+    failed_ids(&handle_batch(consumer, &MemoryDeadLetters::default(), &sqs_batch(bodies), NOW, NOW + 10_000).await)
 }
 
 #[test]

@@ -103,7 +103,14 @@ async fn what_the_consumer_counts_the_api_recommends() {
     let orders =
         [order_placed("ada", &[("MUG", 1, 1250), ("TEE", 1, 2000)]), order_placed("grace", &[("MUG", 1, 1250)])];
     let bodies: Vec<String> = orders.iter().map(eventbridge_body).collect();
-    shared::consumer::handle_batch(&consumer, &sqs_batch(&bodies), 0, 10_000).await;
+    shared::consumer::handle_batch(
+        &consumer,
+        &shared::adapters::memory_dlq::MemoryDeadLetters::default(),
+        &sqs_batch(&bodies),
+        0,
+        10_000,
+    )
+    .await;
     let response = handle(&consumer.store, request("GET", "TEE")).await.unwrap();
     assert_eq!(body(&response), json!({"sku": "TEE", "recommendations": [{"sku": "MUG", "count": 1}]}));
 }

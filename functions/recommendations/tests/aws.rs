@@ -3,6 +3,7 @@
 
 use recommendations::dynamo::{DynamoBoughtWith, DynamoCoPurchases};
 use recommendations::{BoughtWith, Recommendation, Recommendations};
+use shared::adapters::memory_dlq::MemoryDeadLetters;
 use shared::config::Env;
 use shared::consumer::handle_batch;
 use shared::domain::EventId;
@@ -39,7 +40,7 @@ async fn counted_co_purchases_are_read_back_by_the_api_and_a_redelivery_counts_n
     let (a, b, c) = (skus[0].as_str(), skus[1].as_str(), skus[2].as_str());
     let first = placed(&[a, b, c]);
     let batch = sqs_batch(&[first.clone(), placed(&[a, b]), first]);
-    assert!(failed_ids(&handle_batch(&consumer, &batch, 0, 10_000).await).is_empty());
+    assert!(failed_ids(&handle_batch(&consumer, &MemoryDeadLetters::default(), &batch, 0, 10_000).await).is_empty());
     let found = recommendations::top(api.bought_with(&a.into()).await.unwrap(), recommendations::TOP);
     assert_eq!(found, vec![Recommendation { sku: b.into(), count: 2 }, Recommendation { sku: c.into(), count: 1 }]);
 }
@@ -49,7 +50,10 @@ async fn the_largest_paired_order_fits_one_transaction() {
     let (consumer, api) = given_the_deployed_functions().await;
     let skus = fresh_skus(recommendations::MAX_SKUS_PAIRED + 2);
     let skus: Vec<&str> = skus.iter().map(String::as_str).collect();
-    assert!(failed_ids(&handle_batch(&consumer, &sqs_batch(&[placed(&skus)]), 0, 10_000).await).is_empty());
+    assert!(failed_ids(
+        &handle_batch(&consumer, &MemoryDeadLetters::default(), &sqs_batch(&[placed(&skus)]), 0, 10_000).await
+    )
+    .is_empty());
     assert_eq!(api.bought_with(&skus[0].into()).await.unwrap().len(), recommendations::MAX_SKUS_PAIRED - 1);
 }
 
@@ -57,7 +61,8 @@ async fn the_largest_paired_order_fits_one_transaction() {
 async fn the_api_answers_from_the_table() {
     let (consumer, api) = given_the_deployed_functions().await;
     let skus = fresh_skus(2);
-    handle_batch(&consumer, &sqs_batch(&[placed(&[&skus[0], &skus[1]])]), 0, 10_000).await;
+    handle_batch(&consumer, &MemoryDeadLetters::default(), &sqs_batch(&[placed(&[&skus[0], &skus[1]])]), 0, 10_000)
+        .await;
     let request = lambda_http::http::Request::builder()
         .uri(format!("https://api.example/products/{}/recommendations", skus[0]))
         .body(lambda_http::Body::Empty)

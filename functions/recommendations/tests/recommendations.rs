@@ -3,6 +3,7 @@
 
 use recommendations::memory::MemoryCoPurchases;
 use recommendations::Recommendations;
+use shared::adapters::memory_dlq::MemoryDeadLetters;
 use shared::consumer::handle_batch;
 use shared::testing::{
     eventbridge_body, failed_ids, order_placed, order_placed_records, poison_ids, sample_batch, sqs_batch,
@@ -17,7 +18,7 @@ fn given_no_counts() -> Subject {
 }
 
 async fn deliver(consumer: &Subject, bodies: &[String]) -> Vec<String> {
-    failed_ids(&handle_batch(consumer, &sqs_batch(bodies), NOW, NOW + 10_000).await)
+    failed_ids(&handle_batch(consumer, &MemoryDeadLetters::default(), &sqs_batch(bodies), NOW, NOW + 10_000).await)
 }
 
 fn placed(skus: &[&str]) -> String {
@@ -92,9 +93,12 @@ async fn a_store_fault_fails_its_record_alone_and_the_retry_counts_once() {
 }
 
 #[tokio::test]
-async fn a_poison_record_next_to_a_good_one_fails_alone() {
+async fn a_poison_record_next_to_a_good_one_is_dead_lettered_alone() {
     let consumer = given_no_counts();
-    assert_eq!(deliver(&consumer, &[placed(&["MUG", "TEE"]), "[]".to_owned()]).await, vec!["m1"]);
+    let dlq = MemoryDeadLetters::default();
+    let batch = sqs_batch(&[placed(&["MUG", "TEE"]), "[]".to_owned()]);
+    assert!(failed_ids(&handle_batch(&consumer, &dlq, &batch, NOW, NOW + 10_000).await).is_empty());
+    assert_eq!(dlq.message_ids(), vec!["m1"]);
     assert_eq!(consumer.store.count("MUG", "TEE"), 1);
 }
 
@@ -102,7 +106,9 @@ async fn a_poison_record_next_to_a_good_one_fails_alone() {
 async fn the_sample_event_is_counted_without_failures() {
     let batch = sample_batch("recommendations-order-placed.json");
     let consumer = given_no_counts();
-    assert!(failed_ids(&handle_batch(&consumer, &batch, NOW, NOW + 10_000).await).is_empty());
+    let dlq = MemoryDeadLetters::default();
+    assert!(failed_ids(&handle_batch(&consumer, &dlq, &batch, NOW, NOW + 10_000).await).is_empty());
+    assert!(dlq.sent().is_empty());
     let (_, order) = order_placed_records(&batch).into_iter().next().expect("the sample carries an order");
     let lines = &order.data.lines;
     assert!(lines.len() >= 2, "the sample order pairs something");
@@ -110,9 +116,11 @@ async fn the_sample_event_is_counted_without_failures() {
 }
 
 #[tokio::test]
-async fn the_poison_sample_fails_only_its_bad_records() {
+async fn the_poison_sample_dead_letters_only_its_bad_records() {
     let batch = sample_batch("consumer-poison.json");
     let poison = poison_ids(&batch);
     assert!(!poison.is_empty(), "the poison sample carries at least one bad record");
-    assert_eq!(failed_ids(&handle_batch(&given_no_counts(), &batch, NOW, NOW + 10_000).await), poison);
+    let dlq = MemoryDeadLetters::default();
+    assert!(failed_ids(&handle_batch(&given_no_counts(), &dlq, &batch, NOW, NOW + 10_000).await).is_empty());
+    assert_eq!(dlq.message_ids(), poison);
 }

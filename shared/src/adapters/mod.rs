@@ -4,4 +4,6 @@
 pub mod dynamodb;
 pub mod eventbridge;
 pub mod memory;
+pub mod memory_dlq;
 pub mod sandbox_payments;
+pub mod sqs;

@@ -41,9 +41,10 @@ demo: venv
 dev: venv
 	cargo run --quiet -p local --bin shop-local -- dev $(ARGS)
 
-# The long fault-space exploration: every pair of faults (first attempt x the client's retry).
+# The long fault-space exploration: every pair of faults (first attempt x the client's retry)
+# and 20,000 random schedules instead of 256.
 explore:
-	cargo test --locked --release -p explorer -- --include-ignored --nocapture
+	PROPTEST_CASES=20000 cargo test --locked --release -p explorer -- --include-ignored --nocapture
 
 clean:
 	cargo clean

@@ -11,6 +11,7 @@
 
 pub mod checkout_world;
 pub mod consumers;
+pub mod random;
 pub mod schedule;
 
 pub use checkout_world::{Scenario, World};

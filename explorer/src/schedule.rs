@@ -192,7 +192,7 @@ async fn run_single(
 
 /// Runs `a` until it pauses or ends, then `b` until it pauses or ends, then lets `a` finish,
 /// then `b`: the two interleaved at their pause points.
-async fn interleave<A, B>(a: A, a_faults: &Faults, b: B, b_faults: &Faults) -> (A::Output, B::Output)
+pub async fn interleave<A, B>(a: A, a_faults: &Faults, b: B, b_faults: &Faults) -> (A::Output, B::Output)
 where
     A: std::future::Future,
     B: std::future::Future,

@@ -74,13 +74,16 @@ impl LocalSystem {
             .expect("provision")
         };
         let aws = emulator.sdk_config().await;
+        // The functions' clients get the same timeouts as in Lambda (`shared::config::aws`); the
+        // runner's own (the event source's 20 s long polls) keep the SDK's defaults.
+        let functions_aws = aws.to_builder().timeout_config(shared::config::timeouts()).build();
         let (invoker, cargo_lambda) = match options.mode {
             Mode::InProcess => {
                 let mut handlers = HashMap::new();
                 for (logical, def) in &stack.functions {
                     handlers.insert(
                         def.binary.clone(),
-                        functions::build(&def.binary, &function_env(&stack, logical), &aws)?,
+                        functions::build(&def.binary, &function_env(&stack, logical), &functions_aws)?,
                     );
                 }
                 (Invoker::InProcess(handlers), None)

@@ -44,7 +44,7 @@ dev: venv
 # The long fault-space exploration: every pair of faults (first attempt x the client's retry)
 # and 20,000 random schedules instead of 256.
 explore:
-	PROPTEST_CASES=20000 cargo test --locked --release -p explorer -- --include-ignored --nocapture
+	PROPTEST_CASES=20000 cargo test --locked -p explorer -- --include-ignored --nocapture
 
 clean:
 	cargo clean

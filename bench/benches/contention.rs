@@ -2,7 +2,9 @@
 //! stock, against an order store whose transactions conflict as DynamoDB's do (a transaction
 //! touching an item another transaction holds is cancelled). Reports units sold (must be 50
 //! exactly), oversold units (must be 0), 5xx answers (must be 0: conflicts are retried inside
-//! the function) and the latency distribution. `cargo bench -p bench --bench contention`.
+//! the function) and the latency distribution, against a baseline measured in the same run:
+//! the same 200 orders one after another, where nothing conflicts.
+//! `cargo bench -p bench --bench contention` (the first step of `make bench`).
 
 use checkout::service::PostOrder;
 use shared::adapters::memory::{MemoryBus, MemoryIdempotency, MemoryShop};
@@ -13,11 +15,6 @@ use shared::faults::Contended;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-// EMF lines would drown the report: metrics go to the (unset) log instead.
-fn quiet() {
-    shared::telemetry::metrics_to_log();
-}
-
 const CUSTOMERS: usize = 200;
 const UNITS: i64 = 50;
 /// How long one transaction holds its items: DynamoDB's TransactWriteItems is ~10 ms.
@@ -27,9 +24,65 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
-#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
-async fn main() {
-    quiet();
+struct Run {
+    statuses: Vec<u16>,
+    latencies: Vec<Duration>,
+    sold: i64,
+    available: i64,
+    conflicts: u64,
+    wall: Duration,
+}
+
+impl Run {
+    fn count(&self, f: impl Fn(u16) -> bool) -> usize {
+        self.statuses.iter().filter(|s| f(**s)).count()
+    }
+
+    fn p(&self, p: f64) -> Duration {
+        percentile(&self.latencies, p)
+    }
+
+    fn print(&self, name: &str) {
+        println!(
+            "  {name:<13} 201: {:>3}  409 out of stock: {:>3}  5xx: {}  other: {}  | sold {} oversold {} available {} \
+             | conflicts retried {:>5} | p50 {:>8.1?} p99 {:>8.1?} max {:>8.1?} wall {:>7.2?}",
+            self.count(|s| s == 201),
+            self.count(|s| s == 409),
+            self.count(|s| s >= 500),
+            self.count(|s| s != 201 && s != 409 && s < 500),
+            self.sold,
+            (self.sold - UNITS).max(0),
+            self.available,
+            self.conflicts,
+            self.p(0.50),
+            self.p(0.99),
+            self.latencies[self.latencies.len() - 1],
+            self.wall
+        );
+    }
+}
+
+async fn place(checkout: Arc<checkout::Checkout>, n: usize) -> (u16, Duration) {
+    let body = format!(
+        r#"{{"customerId":"cust-{n}","items":[{{"sku":"HOT","quantity":1}}],"paymentToken":"tok_visa","currency":"EUR"}}"#
+    );
+    let now = chrono::Utc::now().timestamp_millis();
+    let key = format!("contention-{n}");
+    let request = PostOrder {
+        content_type: Some("application/json"),
+        idempotency_key: Some(&key),
+        body: body.as_bytes(),
+        correlation_id: "bench",
+        now_ms: now,
+        deadline_ms: now + 10_000,
+    };
+    let t = Instant::now();
+    let reply = checkout.post_order(request).await;
+    (reply.status, t.elapsed())
+}
+
+/// One fresh shop, 200 orders: all at once, or one after another.
+async fn run(at_once: bool) -> Run {
     let product =
         Product { sku: "HOT".into(), name: "A popular mug".into(), unit_price: Money::new(1250, Currency::EUR) };
     let shop = Arc::new(MemoryShop::default().with_product(product, UNITS));
@@ -45,58 +98,38 @@ async fn main() {
         Arc::new(MemoryIdempotency::default()),
     ));
     let started = Instant::now();
-    let customers = (0..CUSTOMERS).map(|n| {
-        let checkout = checkout.clone();
-        tokio::spawn(async move {
-            let body = format!(
-                r#"{{"customerId":"cust-{n}","items":[{{"sku":"HOT","quantity":1}}],"paymentToken":"tok_visa","currency":"EUR"}}"#
-            );
-            let now = chrono::Utc::now().timestamp_millis();
-            let key = format!("contention-{n}");
-            let request = PostOrder {
-                content_type: Some("application/json"),
-                idempotency_key: Some(&key),
-                body: body.as_bytes(),
-                correlation_id: "bench",
-                now_ms: now,
-                deadline_ms: now + 10_000,
-            };
-            let t = Instant::now();
-            let reply = checkout.post_order(request).await;
-            (reply.status, t.elapsed())
-        })
-    });
-    // Spawn them all before awaiting any: they run at once.
-    let customers: Vec<_> = customers.collect();
     let mut results = Vec::new();
-    for customer in customers {
-        results.push(customer.await.expect("a customer task"));
+    if at_once {
+        // Spawn them all before awaiting any: they run at once.
+        let customers: Vec<_> = (0..CUSTOMERS).map(|n| tokio::spawn(place(checkout.clone(), n))).collect();
+        for customer in customers {
+            results.push(customer.await.expect("a customer task"));
+        }
+    } else {
+        for n in 0..CUSTOMERS {
+            results.push(place(checkout.clone(), n).await);
+        }
     }
     let wall = started.elapsed();
-    let mut latencies: Vec<Duration> = results.iter().map(|(_, d)| *d).collect();
+    let (statuses, mut latencies): (Vec<u16>, Vec<Duration>) = results.into_iter().unzip();
     latencies.sort();
-    let count = |f: &dyn Fn(u16) -> bool| results.iter().filter(|(s, _)| f(*s)).count();
     let stock = shop.stock("HOT");
-    println!("contention: {CUSTOMERS} concurrent orders of 1 unit, {UNITS} in stock, transactions hold items {HOLD:?}");
+    Run { statuses, latencies, sold: stock.reserved, available: stock.available, conflicts: contended.conflicts(), wall }
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    // EMF lines would drown the report: metrics go to the (unset) log instead.
+    shared::telemetry::metrics_to_log();
+    println!("contention: {CUSTOMERS} orders of 1 unit, {UNITS} in stock, transactions hold their items {HOLD:?}");
+    let baseline = run(false).await;
+    baseline.print("one by one");
+    let contended = run(true).await;
+    contended.print("all at once");
     println!(
-        "  placed (201): {}  out of stock (409): {}  5xx: {}  other: {}",
-        count(&|s| s == 201),
-        count(&|s| s == 409),
-        count(&|s| s >= 500),
-        count(&|s| s != 201 && s != 409 && s < 500)
-    );
-    println!(
-        "  units sold: {}  oversold: {}  available: {}  transaction conflicts retried: {}",
-        stock.reserved,
-        (stock.reserved - UNITS).max(0),
-        stock.available,
-        contended.conflicts()
-    );
-    println!(
-        "  latency p50 {:?}  p99 {:?}  max {:?}  wall {:?}",
-        percentile(&latencies, 0.50),
-        percentile(&latencies, 0.99),
-        latencies[latencies.len() - 1],
-        wall
+        "  all at once / one by one: p50 {:.1}x, p99 {:.1}x; wall {:.2}x",
+        contended.p(0.50).as_secs_f64() / baseline.p(0.50).as_secs_f64(),
+        contended.p(0.99).as_secs_f64() / baseline.p(0.99).as_secs_f64(),
+        contended.wall.as_secs_f64() / baseline.wall.as_secs_f64(),
     );
 }

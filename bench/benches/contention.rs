@@ -114,7 +114,14 @@ async fn run(at_once: bool) -> Run {
     let (statuses, mut latencies): (Vec<u16>, Vec<Duration>) = results.into_iter().unzip();
     latencies.sort();
     let stock = shop.stock("HOT");
-    Run { statuses, latencies, sold: stock.reserved, available: stock.available, conflicts: contended.conflicts(), wall }
+    Run {
+        statuses,
+        latencies,
+        sold: stock.reserved,
+        available: stock.available,
+        conflicts: contended.conflicts(),
+        wall,
+    }
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]

@@ -441,6 +441,43 @@ pub async fn explore<S: Subject>(name: &str, out: &mut ConsumerReport) {
     }
 }
 
+/// Two deliveries of the same event (EventBridge delivered it twice: two SQS messages) in two
+/// concurrent invocations, held at every pair of points `(i, j)` and interleaved; each then
+/// redelivered as SQS does until it is processed, and the event delivered once more later.
+pub async fn explore_concurrent<S: Subject>(name: &str, out: &mut ConsumerReport) {
+    let calls = run(&S::given(), &event(), None).await.calls.len();
+    for i in 0..=calls {
+        for j in 0..=calls {
+            let (world, event) = (S::given(), event());
+            let (fa, fb) = (Faults::new().pause_before(i), Faults::new().pause_before(j));
+            let (body_a, body_b) = (eventbridge_body(&event), eventbridge_body(&event));
+            let a = receive(&world, &fa, &body_a, 1, T0_MS);
+            let b = receive(&world, &fb, &body_b, 1, T0_MS);
+            let (ra, rb) = crate::schedule::interleave(a, &fa, b, &fb).await;
+            let mut c = Checked::default();
+            let mut dead_lettered = false;
+            for (first, body) in [(ra, &body_a), (rb, &body_b)] {
+                let mut last = first;
+                for n in 2..=MAX_RECEIVES {
+                    if matches!(last, Ran::Processed | Ran::DeadLettered) {
+                        break;
+                    }
+                    let now = T0_MS + i64::from(n - 1) * VISIBILITY_MS;
+                    last = receive(&world, &Faults::new(), body, n, now).await;
+                }
+                dead_lettered |= last != Ran::Processed;
+            }
+            c.expect(!dead_lettered, || "a concurrent duplicate ended in the DLQ".into());
+            let later = T0_MS + 10 * VISIBILITY_MS;
+            let duplicate = receive(&world, &Faults::new(), &eventbridge_body(&event), 1, later).await;
+            c.expect(duplicate == Ran::Processed, || format!("a later duplicate was {duplicate:?}"));
+            world.check(&event, None, &mut c);
+            out.dead_lettered += usize::from(dead_lettered);
+            out.report.record(&format!("{name} two deliveries interleaved at ({i}, {j})"), c);
+        }
+    }
+}
+
 fn check_recovered<S: Subject>(
     world: &S,
     event: &Envelope<OrderPlacedV1>,
@@ -455,7 +492,8 @@ fn check_recovered<S: Subject>(
     world.check(event, fault, c);
 }
 
-/// Every consumer, every fault point of its clean delivery.
+/// Every consumer, every fault point of its clean delivery, and two concurrent deliveries of
+/// one event interleaved at every pair of points.
 pub async fn explore_consumers() -> ConsumerReport {
     let mut out = ConsumerReport::default();
     explore::<LoyaltyWorld>("loyalty", &mut out).await;
@@ -463,5 +501,10 @@ pub async fn explore_consumers() -> ConsumerReport {
     explore::<InventoryWorld>("inventory", &mut out).await;
     explore::<RecommendationsWorld>("recommendations", &mut out).await;
     explore::<EmailWorld>("email", &mut out).await;
+    explore_concurrent::<LoyaltyWorld>("loyalty", &mut out).await;
+    explore_concurrent::<AnalyticsWorld>("analytics", &mut out).await;
+    explore_concurrent::<InventoryWorld>("inventory", &mut out).await;
+    explore_concurrent::<RecommendationsWorld>("recommendations", &mut out).await;
+    explore_concurrent::<EmailWorld>("email", &mut out).await;
     out
 }

@@ -2,7 +2,8 @@
 //! - `DAY#<yyyy-mm-dd>` / `CURRENCY#<code>#SHARD#<n>`, n in `0..DAY_SHARDS`: `revenue`,
 //!   `orders`, `units`; a day's totals in a currency are the sum of its shards, read with one
 //!   Query (`sk` begins with `CURRENCY#<code>#SHARD#`, [`DynamoCounters::day`]);
-//! - `SKU#<sku>` / `DAY#<yyyy-mm-dd>#<code>`: `units`, `revenue`.
+//! - `SKU#<sku>` / `DAY#<yyyy-mm-dd>#<code>#SHARD#<n>`: `units`, `revenue`; sharded the same
+//!   way, because a popular SKU's day item is as hot as the day's own ([`DynamoCounters::sku_day`]).
 //!
 //! Why shards: every order of a day updated the one day item inside its marker transaction,
 //! and DynamoDB serialises transactions on an item (a partition takes about 500 transactional
@@ -27,6 +28,11 @@ use std::collections::HashMap;
 /// The sort key of shard `shard` of a day's counters in `currency`.
 pub fn day_shard_key(currency: &str, shard: u8) -> String {
     format!("CURRENCY#{currency}#SHARD#{shard}")
+}
+
+/// The sort key of shard `shard` of a SKU's counters of `day` (yyyy-mm-dd) in `currency`.
+pub fn sku_shard_key(day: &str, currency: &str, shard: u8) -> String {
+    format!("DAY#{day}#{currency}#SHARD#{shard}")
 }
 
 pub struct DynamoCounters {
@@ -60,37 +66,57 @@ impl DynamoCounters {
     /// A day's totals in `currency`: one strongly consistent Query over the day's partition
     /// for the currency's shards, summed.
     pub async fn day(&self, day: NaiveDate, currency: Currency) -> Result<DayTotals, StoreError> {
-        let number = |item: &HashMap<String, AttributeValue>, name: &str| -> Result<i64, StoreError> {
-            match item.get(name) {
-                None => Ok(0),
-                Some(v) => v
-                    .as_n()
-                    .ok()
-                    .and_then(|n| n.parse().ok())
-                    .ok_or_else(|| StoreError::Corrupt(format!("analytics counter {name} is not a number"))),
-            }
-        };
+        let pk = format!("DAY#{}", day.format("%Y-%m-%d"));
+        let [revenue, orders, units] =
+            self.sum_shards(pk, format!("CURRENCY#{}#SHARD#", currency.code()), ["revenue", "orders", "units"]).await?;
+        Ok(DayTotals {
+            revenue,
+            orders: orders.try_into().unwrap_or_default(),
+            units: units.try_into().unwrap_or_default(),
+        })
+    }
+
+    /// A SKU's `(units, revenue)` of one day in `currency`, summed over its shards.
+    pub async fn sku_day(&self, sku: &str, day: NaiveDate, currency: Currency) -> Result<(i64, i64), StoreError> {
+        let prefix = format!("DAY#{}#{}#SHARD#", day.format("%Y-%m-%d"), currency.code());
+        let [units, revenue] = self.sum_shards(format!("SKU#{sku}"), prefix, ["units", "revenue"]).await?;
+        Ok((units, revenue))
+    }
+
+    /// The counters `names` summed over the items of partition `pk` whose sort key starts
+    /// with `prefix`: one strongly consistent Query.
+    async fn sum_shards<const N: usize>(
+        &self,
+        pk: String,
+        prefix: String,
+        names: [&str; N],
+    ) -> Result<[i64; N], StoreError> {
         let mut pages = self
             .client
             .query()
             .table_name(&self.analytics_table)
             .key_condition_expression("pk = :pk AND begins_with(sk, :shards)")
-            .expression_attribute_values(":pk", s(format!("DAY#{}", day.format("%Y-%m-%d"))))
-            .expression_attribute_values(":shards", s(format!("CURRENCY#{}#SHARD#", currency.code())))
+            .expression_attribute_values(":pk", s(pk))
+            .expression_attribute_values(":shards", s(prefix))
             .consistent_read(true)
             .into_paginator()
             .items()
             .send();
-        let mut shards = Vec::new();
+        let mut sums = [0i64; N];
         while let Some(item) = pages.next().await {
-            let item = item.map_err(store_error)?;
-            shards.push(DayTotals {
-                revenue: number(&item, "revenue")?,
-                orders: number(&item, "orders")?.try_into().unwrap_or_default(),
-                units: number(&item, "units")?.try_into().unwrap_or_default(),
-            });
+            let item: HashMap<String, AttributeValue> = item.map_err(store_error)?;
+            for (sum, name) in sums.iter_mut().zip(names) {
+                *sum += match item.get(name) {
+                    None => 0,
+                    Some(v) => v
+                        .as_n()
+                        .ok()
+                        .and_then(|n| n.parse::<i64>().ok())
+                        .ok_or_else(|| StoreError::Corrupt(format!("analytics counter {name} is not a number")))?,
+                };
+            }
         }
-        Ok(DayTotals::sum(shards))
+        Ok(sums)
     }
 }
 
@@ -109,7 +135,7 @@ impl Counters for DynamoCounters {
         for sku in &tally.skus {
             items.push(self.add(
                 format!("SKU#{}", sku.sku),
-                format!("DAY#{day}#{currency}"),
+                sku_shard_key(&day.to_string(), currency, tally.shard),
                 &[("units", sku.quantity.to_string()), ("revenue", sku.revenue.to_string())],
             )?);
         }

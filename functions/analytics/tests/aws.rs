@@ -3,7 +3,6 @@
 
 use analytics::dynamo::DynamoCounters;
 use analytics::{Analytics, DayTotals};
-use aws_sdk_dynamodb::types::AttributeValue;
 use shared::adapters::memory_dlq::MemoryDeadLetters;
 use shared::config::Env;
 use shared::consumer::handle_batch;
@@ -15,24 +14,6 @@ use testkit::shared as aws;
 async fn given_the_deployed_consumer() -> Analytics<DynamoCounters> {
     let env = Env(aws().stack.function("AnalyticsFunction").environment.clone());
     Analytics::from_env(&env, &aws().emulator.sdk_config().await).expect("the template sets every variable")
-}
-
-/// The numeric attributes of one item, by name (a day's totals are read through the adapter,
-/// which sums the day's shards).
-async fn counters(consumer: &Analytics<DynamoCounters>, pk: &str, sk: &str, names: &[&str]) -> Vec<i64> {
-    let out = consumer
-        .counters
-        .client
-        .get_item()
-        .table_name(&consumer.counters.analytics_table)
-        .key("pk", AttributeValue::S(pk.into()))
-        .key("sk", AttributeValue::S(sk.into()))
-        .consistent_read(true)
-        .send()
-        .await
-        .unwrap();
-    let item = out.item().cloned().unwrap_or_default();
-    names.iter().map(|n| item.get(*n).and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok()).unwrap_or(0)).collect()
 }
 
 fn date(day: &str) -> chrono::NaiveDate {
@@ -55,8 +36,8 @@ async fn orders_add_to_their_day_and_sku_items_and_a_redelivery_adds_nothing() {
     assert!(failed_ids(&handle_batch(&consumer, &MemoryDeadLetters::default(), &batch, 0, 10_000).await).is_empty());
     let day = consumer.counters.day(date("2031-05-01"), Currency::EUR).await.unwrap();
     assert_eq!(day, DayTotals { revenue: 3750 + 1250, orders: 2, units: 4 });
-    let per_sku = counters(&consumer, &format!("SKU#{sku}"), "DAY#2031-05-01#EUR", &["units", "revenue"]).await;
-    assert_eq!(per_sku, vec![3, 3750]);
+    let per_sku = consumer.counters.sku_day(&sku, date("2031-05-01"), Currency::EUR).await.unwrap();
+    assert_eq!(per_sku, (3, 3750));
 }
 
 #[tokio::test]

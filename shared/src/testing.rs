@@ -90,3 +90,16 @@ pub fn poison_ids(batch: &SqsEvent) -> Vec<String> {
     let good: Vec<String> = order_placed_records(batch).into_iter().map(|(id, _)| id).collect();
     batch.records.iter().map(|r| r.message_id.clone().unwrap_or_default()).filter(|id| !good.contains(id)).collect()
 }
+
+/// A consumer under test, with the dead-letter queue its harness sends permanent failures to.
+pub struct Given<C> {
+    pub consumer: C,
+    pub dlq: crate::adapters::memory_dlq::MemoryDeadLetters,
+}
+
+impl<C> std::ops::Deref for Given<C> {
+    type Target = C;
+    fn deref(&self) -> &C {
+        &self.consumer
+    }
+}

@@ -17,17 +17,7 @@ const NOW: i64 = 1_800_000_000_000;
 type Subject = Analytics<MemoryCounters>;
 
 /// The consumer and its dead-letter queue.
-struct Given {
-    consumer: Subject,
-    dlq: MemoryDeadLetters,
-}
-
-impl std::ops::Deref for Given {
-    type Target = Subject;
-    fn deref(&self) -> &Subject {
-        &self.consumer
-    }
-}
+type Given = shared::testing::Given<Subject>;
 
 fn given_analytics() -> Given {
     Given { consumer: Analytics { counters: MemoryCounters::default() }, dlq: MemoryDeadLetters::default() }

@@ -15,17 +15,7 @@ const NOW: i64 = 1_800_000_000_000;
 type Subject = Email<MemoryCustomers, MemoryMailer, MemoryProcessed>;
 
 /// The consumer and its dead-letter queue.
-struct Given {
-    consumer: Subject,
-    dlq: MemoryDeadLetters,
-}
-
-impl std::ops::Deref for Given {
-    type Target = Subject;
-    fn deref(&self) -> &Subject {
-        &self.consumer
-    }
-}
+type Given = shared::testing::Given<Subject>;
 
 fn given_customers(customers: MemoryCustomers) -> Given {
     let consumer = Email { customers, mailer: MemoryMailer::default(), markers: MemoryProcessed::default() };

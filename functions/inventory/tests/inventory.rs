@@ -19,17 +19,7 @@ const NOW: i64 = 1_800_000_000_000;
 type Subject = Inventory<MemoryStock, MemoryBus>;
 
 /// The consumer and its dead-letter queue.
-struct Given {
-    consumer: Subject,
-    dlq: MemoryDeadLetters,
-}
-
-impl std::ops::Deref for Given {
-    type Target = Subject;
-    fn deref(&self) -> &Subject {
-        &self.consumer
-    }
-}
+type Given = shared::testing::Given<Subject>;
 
 fn given(stock: MemoryStock) -> Given {
     Given { consumer: Inventory { stock, bus: MemoryBus::default() }, dlq: MemoryDeadLetters::default() }

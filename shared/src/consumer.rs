@@ -206,10 +206,14 @@ async fn dead_letter(dead_letters: &dyn DeadLetters, record: &SqsMessage, kind: 
 }
 
 /// The Lambda entry point of a consumer: SQS batches in, partial batch responses out. Its
-/// dead-letter queue is `DEAD_LETTER_QUEUE_URL` (required).
-pub async fn serve<C: Consumer>(consumer: C) -> Result<(), lambda_runtime::Error> {
-    let aws = crate::config::aws().await;
-    let dead_letters = crate::adapters::sqs::SqsDeadLetters::from_env(&crate::config::Env::from_process(), &aws)?;
+/// dead-letter queue is `DEAD_LETTER_QUEUE_URL` (required), reached with the function's own
+/// SDK configuration (loaded once per process).
+pub async fn serve<C: Consumer>(
+    consumer: C,
+    env: &crate::config::Env,
+    aws: &aws_config::SdkConfig,
+) -> Result<(), lambda_runtime::Error> {
+    let dead_letters = crate::adapters::sqs::SqsDeadLetters::from_env(env, aws)?;
     let (consumer, dead_letters) = (&consumer, &dead_letters);
     lambda_runtime::run(lambda_runtime::service_fn(move |event: lambda_runtime::LambdaEvent<SqsEvent>| async move {
         let now = chrono::Utc::now().timestamp_millis();

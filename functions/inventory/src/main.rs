@@ -3,6 +3,7 @@ use shared::config::{self, Env};
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     shared::telemetry::init();
-    let consumer = inventory::Inventory::from_env(&Env::from_process(), &config::aws().await)?;
-    shared::consumer::serve(consumer).await
+    let (env, aws) = (Env::from_process(), config::aws().await);
+    let consumer = inventory::Inventory::from_env(&env, &aws)?;
+    shared::consumer::serve(consumer, &env, &aws).await
 }

@@ -87,6 +87,61 @@ pub struct World {
     pub bus: Arc<MemoryBus>,
     pub gateway: Arc<SandboxGateway>,
     pub keys: Arc<MemoryIdempotency>,
+    /// The inventory consumer's side of the same products table.
+    pub stock: ShopStock,
+}
+
+/// The inventory consumer's `Stock` over the checkout's own products (one DynamoDB table in
+/// AWS), so that stock is checked end to end: initial = available + reserved + committed.
+/// Cheap to clone: every clone is the same stock.
+#[derive(Clone)]
+pub struct ShopStock {
+    shop: Arc<MemoryShop>,
+    markers: Arc<std::sync::Mutex<BTreeSet<String>>>,
+    committed: Arc<std::sync::Mutex<BTreeMap<String, i64>>>,
+}
+
+impl ShopStock {
+    pub fn committed(&self, sku: &str) -> i64 {
+        self.committed.lock().unwrap().get(sku).copied().unwrap_or(0)
+    }
+}
+
+#[async_trait::async_trait]
+impl inventory::Stock for ShopStock {
+    async fn is_processed(&self, marker: &shared::ports::Marker) -> Result<bool, shared::ports::StoreError> {
+        Ok(self.markers.lock().unwrap().contains(&marker.key()))
+    }
+
+    async fn levels(
+        &self,
+        skus: &[shared::domain::Sku],
+    ) -> Result<std::collections::HashMap<shared::domain::Sku, inventory::Level>, shared::ports::StoreError> {
+        let level = |sku: &shared::domain::Sku| inventory::Level {
+            available: self.shop.stock(sku.as_str()).available,
+            threshold: None,
+        };
+        Ok(skus.iter().map(|sku| (sku.clone(), level(sku))).collect())
+    }
+
+    async fn commit(
+        &self,
+        marker: &shared::ports::Marker,
+        lines: &[(shared::domain::Sku, u64)],
+    ) -> Result<shared::ports::Applied, inventory::CommitError> {
+        // Marker and stock change as one transaction: checked and applied under one lock.
+        let mut markers = self.markers.lock().unwrap();
+        if markers.contains(&marker.key()) {
+            return Ok(shared::ports::Applied::AlreadyProcessed);
+        }
+        self.shop.commit_reserved(lines).map_err(inventory::CommitError::NotReserved)?;
+        let mut committed = self.committed.lock().unwrap();
+        for (sku, q) in lines {
+            *committed.entry(sku.as_str().to_owned()).or_default() += *q as i64;
+        }
+        markers.insert(marker.key());
+        Ok(shared::ports::Applied::Done)
+    }
 }
 
 impl Default for World {
@@ -96,8 +151,10 @@ impl Default for World {
                 Product { sku: (*sku).into(), name: format!("A {sku}"), unit_price: Money::new(*cents, Currency::EUR) };
             shop.with_product(product, *available)
         });
+        let shop = Arc::new(shop);
         World {
-            shop: Arc::new(shop),
+            stock: ShopStock { shop: shop.clone(), markers: Default::default(), committed: Default::default() },
+            shop,
             bus: Arc::new(MemoryBus::default()),
             gateway: Arc::new(SandboxGateway::in_memory()),
             keys: Arc::new(MemoryIdempotency::default()),
@@ -172,9 +229,32 @@ impl World {
         }
     }
 
-    /// The world's invariants; each broken one is described.
+    /// SQS delivers every event on the bus (duplicates included) to the inventory consumer,
+    /// which commits each placed order's reservation once.
+    async fn deliver_to_inventory(&self) -> usize {
+        let consumer = inventory::Inventory { stock: self.stock.clone(), bus: MemoryBus::default() };
+        let dead_letters = shared::adapters::memory_dlq::MemoryDeadLetters::default();
+        let mut failed = 0;
+        for event in self.bus.published().iter().filter(|e| e.detail_type == "order.placed") {
+            let body = json!({
+                "version": "0", "id": "explorer", "detail-type": event.detail_type, "source": event.source,
+                "account": "123456789012", "time": "2027-01-15T08:00:00Z", "region": "us-east-1", "resources": [],
+                "detail": serde_json::from_str::<Value>(&event.detail).unwrap_or(Value::Null),
+            });
+            let batch = shared::testing::sqs_batch(&[body.to_string()]);
+            let response =
+                shared::consumer::handle_batch(&consumer, &dead_letters, &batch, T0_MS, T0_MS + ATTEMPT_MS).await;
+            failed += response.batch_item_failures.len() + dead_letters.sent().len();
+        }
+        failed
+    }
+
+    /// The world's invariants, once the inventory consumer has seen every published event;
+    /// each broken one is described.
     pub async fn check(&self, answers: &[Ran]) -> Checked {
         let mut c = Checked::default();
+        let failed = self.deliver_to_inventory().await;
+        c.expect(failed == 0, || format!("the inventory consumer failed {failed} deliveries"));
         let orders: Vec<_> = {
             let mut all = Vec::new();
             for id in self.shop.order_ids() {
@@ -212,9 +292,11 @@ impl World {
             });
         }
         c.expect(self.shop.outbox_len() == 0, || "the outbox still holds events after the relay ran".into());
-        // Stock: conserved, never negative, and reserved exactly for the placed orders.
+        // Stock: conserved (available + reserved + committed), never negative, and committed
+        // exactly for the placed orders, nothing left reserved once the consumer ran.
         for (sku, _, initial) in STOCK {
             let level = self.shop.stock(sku);
+            let committed = self.stock.committed(sku);
             let placed: i64 = orders
                 .iter()
                 .filter(|o| o.status == OrderStatus::Placed)
@@ -222,9 +304,12 @@ impl World {
                 .filter(|l| l.sku.as_str() == sku)
                 .map(|l| i64::from(l.quantity))
                 .sum();
-            c.expect(level.available + level.reserved == initial, || format!("{sku}: stock not conserved: {level:?}"));
+            c.expect(level.available + level.reserved + committed == initial, || {
+                format!("{sku}: stock not conserved: {level:?} + {committed} committed != {initial}")
+            });
             c.expect(level.available >= 0 && level.reserved >= 0, || format!("{sku}: negative stock {level:?}"));
-            c.expect(level.reserved == placed, || format!("{sku}: {} reserved for {placed} placed", level.reserved));
+            c.expect(level.reserved == 0, || format!("{sku}: {} still reserved", level.reserved));
+            c.expect(committed == placed, || format!("{sku}: {committed} committed for {placed} placed"));
         }
         // Answers: every 201 names the same order, the one the key is bound to, and it is PLACED.
         let created: BTreeSet<String> = answers

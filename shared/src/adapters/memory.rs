@@ -64,6 +64,24 @@ impl MemoryShop {
         self.state.lock().unwrap().orders.keys().copied().collect()
     }
 
+    /// Takes `lines` out of reserved stock, all or none (the inventory consumer's commit, on
+    /// the same products table); the SKUs without enough reserved stock when it refuses.
+    pub fn commit_reserved(&self, lines: &[(Sku, u64)]) -> Result<(), Vec<Sku>> {
+        let mut s = self.state.lock().unwrap();
+        let covered =
+            |sku: &Sku, q: u64| s.stock.get(sku).is_some_and(|st| i64::try_from(q).is_ok_and(|q| st.reserved >= q));
+        let short: Vec<Sku> = lines.iter().filter(|(sku, q)| !covered(sku, *q)).map(|(sku, _)| sku.clone()).collect();
+        if !short.is_empty() {
+            return Err(short);
+        }
+        for (sku, q) in lines {
+            if let Some(st) = s.stock.get_mut(sku) {
+                st.reserved -= *q as i64;
+            }
+        }
+        Ok(())
+    }
+
     /// The next `n` commits fail as if DynamoDB were unavailable.
     pub fn fail_next_commits(&self, n: u32) {
         self.state.lock().unwrap().fail_commits = n;

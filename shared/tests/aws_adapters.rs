@@ -74,6 +74,7 @@ fn opened(lines: &[LineItem]) -> OrderEvent {
 
 #[tokio::test]
 async fn the_catalogue_prices_seeded_products_and_omits_unknown_ones() {
+    let _serial = testkit::serial().await;
     let shop = DynamoShop::new(dynamodb().await, tables());
     let found = shop.products(&["MUG".into(), "NOPE".into()]).await.unwrap();
     assert_eq!(found.len(), 1);
@@ -82,6 +83,7 @@ async fn the_catalogue_prices_seeded_products_and_omits_unknown_ones() {
 
 #[tokio::test]
 async fn reserving_stock_is_all_or_nothing() {
+    let _serial = testkit::serial().await;
     let client = dynamodb().await;
     let shop = DynamoShop::new(client.clone(), tables());
     let (plenty, scarce) = (given_product(&client, 5).await, given_product(&client, 1).await);
@@ -101,6 +103,7 @@ async fn reserving_stock_is_all_or_nothing() {
 
 #[tokio::test]
 async fn a_reservation_and_its_release_move_stock_there_and_back() {
+    let _serial = testkit::serial().await;
     let client = dynamodb().await;
     let shop = DynamoShop::new(client.clone(), tables());
     let sku = given_product(&client, 5).await;
@@ -132,6 +135,7 @@ async fn a_reservation_and_its_release_move_stock_there_and_back() {
 
 #[tokio::test]
 async fn a_product_seeded_without_a_reserved_count_can_still_be_reserved() {
+    let _serial = testkit::serial().await;
     let client = dynamodb().await;
     let shop = DynamoShop::new(client.clone(), tables());
     let sku = given_product(&client, 5).await;
@@ -158,6 +162,7 @@ async fn a_product_seeded_without_a_reserved_count_can_still_be_reserved() {
 
 #[tokio::test]
 async fn an_open_order_is_found_by_the_sparse_index_until_its_saga_ends() {
+    let _serial = testkit::serial().await;
     let client = dynamodb().await;
     let shop = DynamoShop::new(client.clone(), tables());
     let sku = given_product(&client, 5).await;
@@ -192,6 +197,7 @@ async fn an_open_order_is_found_by_the_sparse_index_until_its_saga_ends() {
 
 #[tokio::test]
 async fn an_order_version_can_be_written_once_and_the_loser_changes_nothing() {
+    let _serial = testkit::serial().await;
     let client = dynamodb().await;
     let shop = DynamoShop::new(client.clone(), tables());
     let sku = given_product(&client, 5).await;
@@ -206,6 +212,7 @@ async fn an_order_version_can_be_written_once_and_the_loser_changes_nothing() {
 
 #[tokio::test]
 async fn the_outbox_entry_is_written_with_the_event_and_cleared_after_publishing() {
+    let _serial = testkit::serial().await;
     let client = dynamodb().await;
     let shop = DynamoShop::new(client.clone(), tables());
     let outbox = DynamoOutbox::new(client, tables().outbox);
@@ -238,6 +245,7 @@ fn claim(key: &str, hash: &str, now_ms: i64) -> ClaimRequest {
 
 #[tokio::test]
 async fn an_idempotency_key_is_claimed_once_then_replays_its_response() {
+    let _serial = testkit::serial().await;
     let store = DynamoIdempotency::new(dynamodb().await, env().stack.output("IdempotencyTableName"));
     let key = ulid::Ulid::new().to_string();
     let now = chrono::Utc::now().timestamp_millis();
@@ -253,6 +261,7 @@ async fn an_idempotency_key_is_claimed_once_then_replays_its_response() {
 
 #[tokio::test]
 async fn a_lapsed_lease_is_taken_over_and_resumes_the_same_order() {
+    let _serial = testkit::serial().await;
     let store = DynamoIdempotency::new(dynamodb().await, env().stack.output("IdempotencyTableName"));
     let key = ulid::Ulid::new().to_string();
     let now = chrono::Utc::now().timestamp_millis();
@@ -300,6 +309,7 @@ async fn dynamodb_failing_once<I: std::fmt::Debug + Send + Sync + 'static>() -> 
 
 #[tokio::test]
 async fn a_takeover_interrupted_half_way_still_resumes_the_first_order() {
+    let _serial = testkit::serial().await;
     let table = env().stack.output("IdempotencyTableName");
     let store = DynamoIdempotency::new(dynamodb().await, table);
     let key = ulid::Ulid::new().to_string();
@@ -318,6 +328,7 @@ async fn a_takeover_interrupted_half_way_still_resumes_the_first_order() {
 
 #[tokio::test]
 async fn a_late_attempt_cannot_release_a_key_a_newer_attempt_holds() {
+    let _serial = testkit::serial().await;
     let store = DynamoIdempotency::new(dynamodb().await, env().stack.output("IdempotencyTableName"));
     let key = ulid::Ulid::new().to_string();
     let now = chrono::Utc::now().timestamp_millis();
@@ -336,6 +347,7 @@ async fn a_late_attempt_cannot_release_a_key_a_newer_attempt_holds() {
 
 #[tokio::test]
 async fn a_released_key_can_be_claimed_afresh() {
+    let _serial = testkit::serial().await;
     let store = DynamoIdempotency::new(dynamodb().await, env().stack.output("IdempotencyTableName"));
     let key = ulid::Ulid::new().to_string();
     let now = chrono::Utc::now().timestamp_millis();
@@ -347,6 +359,7 @@ async fn a_released_key_can_be_claimed_afresh() {
 
 #[tokio::test]
 async fn processed_markers_lease_complete_and_report_duplicates() {
+    let _serial = testkit::serial().await;
     let store = DynamoProcessedEvents::new(dynamodb().await, env().stack.output("ProcessedEventsTableName"));
     let marker = Marker { consumer: "it", event_id: EventId::new(), expires_at: 4_000_000_000 };
     let now = chrono::Utc::now().timestamp_millis();
@@ -363,6 +376,7 @@ async fn processed_markers_lease_complete_and_report_duplicates() {
 
 #[tokio::test]
 async fn put_events_reaches_the_consumer_queues_through_the_rules_of_the_template() {
+    let _serial = testkit::serial().await;
     let config = env().emulator.sdk_config().await;
     let publisher =
         EventBridgePublisher::new(aws_sdk_eventbridge::Client::new(&config), env().stack.output("EventBusName"));

@@ -101,6 +101,16 @@ pub struct Shared {
 }
 
 /// Started on first use; the emulator stops when the test binary exits (see `Emulator`).
+/// Runs emulator tests of one binary one at a time. moto cancels a `TransactWriteItems` by
+/// restoring a copy of every table it touched, taken when the transaction began, which undoes
+/// any write another test made to those tables meanwhile (DynamoDB never does that). Tests
+/// that cancel transactions on purpose (duplicates, conflicts, short stock) and tests that
+/// count must therefore not overlap: each holds this guard for its whole body.
+pub async fn serial() -> tokio::sync::MutexGuard<'static, ()> {
+    static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    SERIAL.lock().await
+}
+
 pub fn shared() -> &'static Shared {
     static SHARED: std::sync::OnceLock<Shared> = std::sync::OnceLock::new();
     SHARED.get_or_init(|| {

@@ -28,6 +28,7 @@ fn placed_on(day: &str, lines: &[(&str, u32, i64)]) -> String {
 
 #[tokio::test]
 async fn orders_add_to_their_day_and_sku_items_and_a_redelivery_adds_nothing() {
+    let _serial = testkit::serial().await;
     let consumer = given_the_deployed_consumer().await;
     let sku = format!("T-{}", EventId::new());
     let first = placed_on("2031-05-01", &[(&sku, 2, 1250), ("MUG", 1, 1250)]);
@@ -42,6 +43,7 @@ async fn orders_add_to_their_day_and_sku_items_and_a_redelivery_adds_nothing() {
 
 #[tokio::test]
 async fn an_order_with_the_most_skus_a_transaction_holds_is_counted() {
+    let _serial = testkit::serial().await;
     let consumer = given_the_deployed_consumer().await;
     let skus: Vec<String> = (0..analytics::MAX_SKUS_PER_ORDER).map(|i| format!("T-{i}-{}", EventId::new())).collect();
     let lines: Vec<(&str, u32, i64)> = skus.iter().map(|s| (s.as_str(), 1, 100)).collect();
@@ -53,6 +55,7 @@ async fn an_order_with_the_most_skus_a_transaction_holds_is_counted() {
 
 #[tokio::test]
 async fn a_days_totals_are_summed_over_the_shards_its_orders_were_spread_over() {
+    let _serial = testkit::serial().await;
     let consumer = given_the_deployed_consumer().await;
     let bodies: Vec<String> = (0..16).map(|_| placed_on("2031-07-01", &[("MUG", 1, 100)])).collect();
     assert!(failed_ids(&handle_batch(&consumer, &MemoryDeadLetters::default(), &sqs_batch(&bodies), 0, 10_000).await)

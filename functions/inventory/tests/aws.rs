@@ -56,6 +56,7 @@ fn marker(event_id: EventId) -> shared::ports::Marker {
 
 #[tokio::test]
 async fn a_placed_order_commits_its_reservation_once() {
+    let _serial = testkit::serial().await;
     let consumer = given_the_deployed_consumer().await;
     // Below its threshold, so the delivery also publishes a low-stock event to the stack's bus.
     let sku = given_product(&consumer.stock, 1, 3, 5).await;
@@ -75,6 +76,7 @@ async fn a_placed_order_commits_its_reservation_once() {
 
 #[tokio::test]
 async fn a_line_without_its_reservation_cancels_the_whole_commit() {
+    let _serial = testkit::serial().await;
     let stock = given_the_deployed_consumer().await.stock;
     let (covered, short) = (given_product(&stock, 10, 2, 1).await, given_product(&stock, 10, 1, 1).await);
     let lines = [(covered.clone(), 2), (short.clone(), 5)];
@@ -86,6 +88,7 @@ async fn a_line_without_its_reservation_cancels_the_whole_commit() {
 
 #[tokio::test]
 async fn a_second_commit_under_one_marker_is_a_duplicate() {
+    let _serial = testkit::serial().await;
     let stock = given_the_deployed_consumer().await.stock;
     let sku = given_product(&stock, 10, 4, 1).await;
     let marker = marker(EventId::new());
@@ -96,6 +99,7 @@ async fn a_second_commit_under_one_marker_is_a_duplicate() {
 
 #[tokio::test]
 async fn levels_read_available_and_threshold_and_omit_unknown_skus() {
+    let _serial = testkit::serial().await;
     let stock = given_the_deployed_consumer().await.stock;
     let sku = given_product(&stock, 7, 0, 9).await;
     let levels = stock.levels(&[sku.clone(), Sku::from("NO-SUCH-SKU")]).await.unwrap();

@@ -111,6 +111,7 @@ async fn points(customer: &str) -> i64 {
 
 #[tokio::test]
 async fn an_order_on_the_bus_is_credited_once_even_when_delivered_twice() {
+    let _serial = testkit::serial().await;
     let _queue = QUEUE.lock().await;
     let consumer = Loyalty::from_env(&env(), &config().await).unwrap();
     let sqs = aws_sdk_sqs::Client::new(&config().await);
@@ -135,6 +136,7 @@ async fn an_order_on_the_bus_is_credited_once_even_when_delivered_twice() {
 
 #[tokio::test]
 async fn a_consumer_that_keeps_failing_leaves_the_event_intact_in_its_dead_letter_queue() {
+    let _serial = testkit::serial().await;
     let _queue = QUEUE.lock().await;
     // A consumer whose ledger table does not exist fails every delivery: a fault of configuration.
     let mut broken = env();

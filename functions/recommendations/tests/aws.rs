@@ -35,6 +35,7 @@ fn placed(skus: &[&str]) -> String {
 
 #[tokio::test]
 async fn counted_co_purchases_are_read_back_by_the_api_and_a_redelivery_counts_nothing() {
+    let _serial = testkit::serial().await;
     let (consumer, api) = given_the_deployed_functions().await;
     let skus = fresh_skus(3);
     let (a, b, c) = (skus[0].as_str(), skus[1].as_str(), skus[2].as_str());
@@ -47,6 +48,7 @@ async fn counted_co_purchases_are_read_back_by_the_api_and_a_redelivery_counts_n
 
 #[tokio::test]
 async fn the_largest_paired_order_fits_one_transaction() {
+    let _serial = testkit::serial().await;
     let (consumer, api) = given_the_deployed_functions().await;
     let skus = fresh_skus(recommendations::MAX_SKUS_PAIRED + 2);
     let skus: Vec<&str> = skus.iter().map(String::as_str).collect();
@@ -59,6 +61,7 @@ async fn the_largest_paired_order_fits_one_transaction() {
 
 #[tokio::test]
 async fn the_api_answers_from_the_table() {
+    let _serial = testkit::serial().await;
     let (consumer, api) = given_the_deployed_functions().await;
     let skus = fresh_skus(2);
     handle_batch(&consumer, &MemoryDeadLetters::default(), &sqs_batch(&[placed(&[&skus[0], &skus[1]])]), 0, 10_000)

@@ -104,6 +104,7 @@ async fn reached_a_consumer_queue(order_id: OrderId) -> bool {
 #[tokio::test]
 async fn given_a_checkout_interrupted_after_its_charge_when_the_sweeper_runs_then_it_is_found_through_the_index_and_placed(
 ) {
+    let _serial = testkit::serial().await;
     let _one_at_a_time = SWEEPS.lock().await;
     let checkout = checkout::from_env(&env("CheckoutFunction"), &sdk().await).unwrap();
     let key = format!("aws-sweeper-{}", ulid::Ulid::new());
@@ -128,6 +129,7 @@ async fn given_a_checkout_interrupted_after_its_charge_when_the_sweeper_runs_the
 
 #[tokio::test]
 async fn given_an_order_opened_but_never_charged_when_the_sweeper_runs_then_it_expires_and_its_stock_is_released() {
+    let _serial = testkit::serial().await;
     let _one_at_a_time = SWEEPS.lock().await;
     let before = stock("HOODIE").await;
     let id = OrderId::new();

@@ -8,8 +8,10 @@
 //!   queue's redrive policy (moto enforces it) moves them to the DLQ after `maxReceiveCount`.
 
 use crate::invoke::Invoker;
+use aws_lambda_events::encodings::Base64Data;
+use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage, SqsMessageAttribute};
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, Message, MessageSystemAttributeName};
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -40,25 +42,38 @@ pub struct Observation {
     pub succeeded: bool,
 }
 
-/// The SQS record Lambda builds from a received message.
-pub fn record(message: &Message, queue_arn: &str, region: &str) -> Value {
-    let attributes: serde_json::Map<String, Value> = message
-        .attributes()
+/// The SQS record Lambda builds from a received message, as `aws_lambda_events`' own type, so
+/// that no field Lambda sends can be forgotten: system attributes and message attributes too.
+pub fn record(message: &Message, queue_arn: &str, region: &str) -> SqsMessage {
+    let owned = |v: Option<&str>| v.map(str::to_owned);
+    let mut record = SqsMessage::default();
+    record.message_id = owned(message.message_id());
+    record.receipt_handle = owned(message.receipt_handle());
+    record.body = owned(message.body());
+    record.md5_of_body = owned(message.md5_of_body());
+    record.md5_of_message_attributes = owned(message.md5_of_message_attributes());
+    record.attributes =
+        message.attributes().into_iter().flatten().map(|(k, v)| (k.as_str().to_owned(), v.clone())).collect();
+    record.message_attributes = message
+        .message_attributes()
         .into_iter()
         .flatten()
-        .map(|(k, v)| (k.as_str().to_owned(), Value::String(v.clone())))
+        .map(|(name, value)| {
+            let mut attribute = SqsMessageAttribute::default();
+            attribute.data_type = Some(value.data_type().to_owned());
+            attribute.string_value = owned(value.string_value());
+            attribute.binary_value = value.binary_value().map(|b| {
+                let mut data = Base64Data::default();
+                data.extend_from_slice(b.as_ref());
+                data
+            });
+            (name.clone(), attribute)
+        })
         .collect();
-    json!({
-        "messageId": message.message_id(),
-        "receiptHandle": message.receipt_handle(),
-        "body": message.body(),
-        "attributes": attributes,
-        "messageAttributes": {},
-        "md5OfBody": message.md5_of_body(),
-        "eventSource": "aws:sqs",
-        "eventSourceARN": queue_arn,
-        "awsRegion": region,
-    })
+    record.event_source = Some("aws:sqs".into());
+    record.event_source_arn = Some(queue_arn.to_owned());
+    record.aws_region = Some(region.to_owned());
+    record
 }
 
 /// The message IDs to keep in the queue, from the function's answer.
@@ -113,6 +128,7 @@ impl Poller {
             .max_number_of_messages(max.clamp(1, 10) as i32)
             .wait_time_seconds(wait.as_secs().min(20) as i32)
             .message_system_attribute_names(MessageSystemAttributeName::All)
+            .message_attribute_names("All")
             .send()
             .await
             .map_err(|e| aws_sdk_sqs::error::DisplayErrorContext(e).to_string())?;
@@ -134,9 +150,15 @@ impl Poller {
     }
 
     async fn deliver(&self, batch: Vec<Message>) {
-        let event = json!({
-            "Records": batch.iter().map(|m| record(m, &self.source.queue_arn, &self.region)).collect::<Vec<_>>()
-        });
+        let mut event = SqsEvent::default();
+        event.records = batch.iter().map(|m| record(m, &self.source.queue_arn, &self.region)).collect();
+        let event = match serde_json::to_value(event) {
+            Ok(event) => event,
+            Err(error) => {
+                tracing::error!(%error, "an SQS event that does not serialise; the batch returns to the queue");
+                return;
+            }
+        };
         let failed = match self.invoker.invoke(&self.source.binary, event, self.source.timeout).await {
             Ok(answer) => failed_ids(&batch, &answer),
             Err(error) => {
@@ -203,6 +225,7 @@ fn observe(function: &str, message: &Message, failed: &HashSet<String>) -> Obser
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn batch(ids: &[&str]) -> Vec<Message> {
         ids.iter().map(|id| Message::builder().message_id(*id).receipt_handle(format!("rh-{id}")).build()).collect()
@@ -234,10 +257,24 @@ mod tests {
             .body("{}")
             .attributes(MessageSystemAttributeName::ApproximateReceiveCount, "2")
             .build();
-        let record = record(&message, "arn:aws:sqs:us-east-1:1:q", "us-east-1");
+        let record = serde_json::to_value(record(&message, "arn:aws:sqs:us-east-1:1:q", "us-east-1")).unwrap();
+        assert_eq!(record["eventSourceARN"], "arn:aws:sqs:us-east-1:1:q", "Lambda's own spelling");
         let parsed: aws_lambda_events::event::sqs::SqsMessage = serde_json::from_value(record).unwrap();
         assert_eq!(parsed.message_id.as_deref(), Some("m1"));
         assert_eq!(parsed.attributes["ApproximateReceiveCount"], "2");
         assert_eq!(parsed.event_source_arn.as_deref(), Some("arn:aws:sqs:us-east-1:1:q"));
+    }
+
+    #[test]
+    fn a_record_carries_the_message_attributes() {
+        let attribute = aws_sdk_sqs::types::MessageAttributeValue::builder()
+            .data_type("String")
+            .string_value("permanent")
+            .build()
+            .unwrap();
+        let message = Message::builder().message_id("m1").body("{}").message_attributes("ErrorKind", attribute).build();
+        let record = record(&message, "arn:aws:sqs:us-east-1:1:q", "us-east-1");
+        let kind = &record.message_attributes["ErrorKind"];
+        assert_eq!((kind.data_type.as_deref(), kind.string_value.as_deref()), (Some("String"), Some("permanent")));
     }
 }

@@ -162,6 +162,11 @@ impl Default for World {
     }
 }
 
+/// A deadline the background functions never reach: the explorer's time is virtual.
+fn far_deadline() -> shared::deadline::Deadline {
+    shared::deadline::Deadline::at(std::time::SystemTime::now() + std::time::Duration::from_secs(3600))
+}
+
 pub fn at(ms: i64) -> DateTime<Utc> {
     Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
 }
@@ -208,7 +213,7 @@ impl World {
 
     /// One pass of the outbox relay behind `faults`; false when it failed or crashed.
     pub async fn relay_with(&self, faults: &Arc<Faults>) -> bool {
-        let deadline = outbox_relay::Deadline::at(std::time::SystemTime::now() + std::time::Duration::from_secs(60));
+        let deadline = far_deadline();
         let far = at(T0_MS) + chrono::Duration::days(1);
         let (outbox, bus) = (Faulty::new(faults, self.shop.clone()), Faulty::new(faults, self.bus.clone()));
         let backoff = shared::publishing::Backoff::BACKGROUND;
@@ -222,9 +227,10 @@ impl World {
     /// One pass of the recovery sweeper at `now_ms`, behind `faults`, until it ends or crashes.
     pub async fn sweep(&self, faults: &Arc<Faults>, now_ms: i64) -> bool {
         let sweeper = sweeper::Sweeper::new(self.ports(faults), chrono::Duration::seconds(300));
+        let deadline = far_deadline();
         tokio::select! {
             biased;
-            _ = sweeper.run_with_clock(at(now_ms), i64::MAX, || T0_MS) => true,
+            _ = sweeper.run_once(at(now_ms), &deadline) => true,
             _ = faults.crashed() => false,
         }
     }

@@ -48,8 +48,8 @@ pub fn build(binary: &str, env: &Env, aws: &aws_config::SdkConfig) -> Result<Han
             Arc::new(move |_payload, ctx| {
                 let sweeper = sweeper.clone();
                 Box::pin(async move {
-                    let deadline_ms = i64::try_from(ctx.deadline).unwrap_or(i64::MAX);
-                    let report = sweeper.run_once(chrono::Utc::now(), deadline_ms).await.map_err(|e| e.to_string())?;
+                    let deadline = shared::deadline::Deadline::of(&ctx);
+                    let report = sweeper.run_once(chrono::Utc::now(), &deadline).await.map_err(|e| e.to_string())?;
                     serde_json::to_value(report).map_err(|e| e.to_string())
                 })
             })

@@ -8,6 +8,7 @@
 pub mod adapters;
 pub mod config;
 pub mod consumer;
+pub mod deadline;
 pub mod domain;
 pub mod events;
 pub mod faults;

@@ -10,8 +10,7 @@ use shared::domain::EventId;
 use shared::ports::{EventPublisher, Outbox, PublishError, StoreError};
 use shared::publishing::{publish_all, Backoff};
 use std::collections::HashSet;
-use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 /// Entries read per page; the relay pages until the outbox is drained, a page fails, or the
 /// deadline is near.
@@ -31,33 +30,7 @@ pub struct RelayReport {
     pub stopped_early: bool,
 }
 
-/// When the invocation must be finished by, read against a clock (the system's; tests pass
-/// their own to make time pass without sleeping).
-#[derive(Clone)]
-pub struct Deadline {
-    at: SystemTime,
-    clock: Arc<dyn Fn() -> SystemTime + Send + Sync>,
-}
-
-impl Deadline {
-    pub fn at(at: SystemTime) -> Deadline {
-        Deadline { at, clock: Arc::new(SystemTime::now) }
-    }
-
-    /// The deadline Lambda gives this invocation.
-    pub fn of(context: &lambda_runtime::Context) -> Deadline {
-        Deadline::at(context.deadline())
-    }
-
-    pub fn with_clock(at: SystemTime, clock: impl Fn() -> SystemTime + Send + Sync + 'static) -> Deadline {
-        Deadline { at, clock: Arc::new(clock) }
-    }
-
-    /// Zero once passed.
-    pub fn remaining(&self) -> Duration {
-        self.at.duration_since((self.clock)()).unwrap_or(Duration::ZERO)
-    }
-}
+pub use shared::deadline::Deadline;
 
 /// Publishes every entry written before `before`, page by page, until none is left or less
 /// than `MARGIN` remains before `deadline`.
@@ -159,6 +132,7 @@ mod tests {
     use shared::domain::{Currency, LineItem, Money, OrderEvent, OrderId};
     use shared::events::{Envelope, OrderPlacedV1};
     use shared::ports::{OrderChange, OrderStore, Pending, StockEffect};
+    use std::time::SystemTime;
 
     const FAST: Backoff = Backoff { attempts: 2, base: Duration::from_millis(1), max: Duration::from_millis(1) };
 

@@ -23,10 +23,12 @@ use checkout::saga::{Outcome, Saga};
 use checkout::Ports;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use shared::deadline::Deadline;
 use shared::domain::{OrderId, OrderStatus};
 use shared::ports::{OpenOrder, StoreError};
 use shared::telemetry::{metric, Unit};
 use std::collections::HashSet;
+use std::time::Duration;
 use tracing::Instrument;
 
 /// Open orders read per query; the sweeper pages until none is left or the deadline is near.
@@ -44,7 +46,7 @@ pub const DEFAULT_GRACE_SECONDS: i64 = 300;
 /// SDK's operation timeout (`shared::config`, 5 s), so this covers all but the unluckiest one.
 /// An order cut off half-way is not harmed: every step is a transition that happens once, and
 /// the next run (or the relay, for a written-but-unpublished event) finishes it.
-pub const MARGIN_MS: i64 = 20_000;
+pub const MARGIN: Duration = Duration::from_secs(20);
 
 /// What one run did. Counts are what this run saw: when two runs overlap (EventBridge can
 /// invoke a schedule twice), both may count an order that was settled once.
@@ -94,21 +96,11 @@ impl Sweeper {
     }
 
     /// One scheduled pass at `now`: settles every order opened before `now - grace` that is
-    /// still open, starting none within [`MARGIN_MS`] of `deadline_ms` (epoch milliseconds,
-    /// the Lambda deadline, read against the system clock). Fails only when the first read of
+    /// still open, starting none with less than [`MARGIN`] left before `deadline` (the
+    /// Lambda deadline). Fails only when the first read of
     /// the index fails (nothing was done); one order failing is counted and the rest go on.
-    pub async fn run_once(&self, now: DateTime<Utc>, deadline_ms: i64) -> Result<SweepReport, StoreError> {
-        self.run_with_clock(now, deadline_ms, || Utc::now().timestamp_millis()).await
-    }
-
-    /// `run_once` against `clock` (epoch milliseconds), which tests move forward themselves.
-    pub async fn run_with_clock(
-        &self,
-        now: DateTime<Utc>,
-        deadline_ms: i64,
-        clock: impl Fn() -> i64,
-    ) -> Result<SweepReport, StoreError> {
-        let report = self.sweep(now, deadline_ms, clock).await?;
+    pub async fn run_once(&self, now: DateTime<Utc>, deadline: &Deadline) -> Result<SweepReport, StoreError> {
+        let report = self.sweep(now, deadline).await?;
         tracing::info!(
             placed = report.placed,
             expired = report.expired,
@@ -132,12 +124,7 @@ impl Sweeper {
         Ok(report)
     }
 
-    async fn sweep(
-        &self,
-        now: DateTime<Utc>,
-        deadline_ms: i64,
-        clock: impl Fn() -> i64,
-    ) -> Result<SweepReport, StoreError> {
+    async fn sweep(&self, now: DateTime<Utc>, deadline: &Deadline) -> Result<SweepReport, StoreError> {
         let mut report = SweepReport::default();
         let before = now - self.grace;
         // The index is eventually consistent: an order settled a moment ago can still be
@@ -145,7 +132,7 @@ impl Sweeper {
         let mut seen: HashSet<OrderId> = HashSet::new();
         let mut first_page = true;
         loop {
-            if clock() + MARGIN_MS > deadline_ms {
+            if deadline.remaining() < MARGIN {
                 report.stopped_early = true;
                 break;
             }
@@ -173,7 +160,7 @@ impl Sweeper {
             // within its deadline; in sequence the sweeper adds one order's load at a time to
             // the tables and the gateway, and stops cleanly between two orders.
             for open in fresh {
-                if clock() + MARGIN_MS > deadline_ms {
+                if deadline.remaining() < MARGIN {
                     report.stopped_early = true;
                     tracing::warn!("sweeper stopped before its deadline; the rest waits for the next run");
                     return Ok(report);

@@ -9,8 +9,8 @@ async fn main() -> Result<(), Error> {
     let sweeper = Sweeper::from_env(&Env::from_process(), &config::aws().await)?;
     let sweeper = &sweeper;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| async move {
-        let deadline_ms = i64::try_from(event.context.deadline).unwrap_or(i64::MAX);
-        Ok::<_, Error>(sweeper.run_once(chrono::Utc::now(), deadline_ms).await?)
+        let deadline = shared::deadline::Deadline::of(&event.context);
+        Ok::<_, Error>(sweeper.run_once(chrono::Utc::now(), &deadline).await?)
     }))
     .await
 }

@@ -34,7 +34,8 @@ async fn shop() -> DynamoShop {
 async fn sweep() -> sweeper::SweepReport {
     let sweeper = Sweeper::from_env(&env("SweeperFunction"), &sdk().await).unwrap();
     let later = Utc::now() + sweeper.grace + chrono::Duration::seconds(1);
-    sweeper.run_once(later, Utc::now().timestamp_millis() + 60_000).await.unwrap()
+    let deadline = shared::deadline::Deadline::at(std::time::SystemTime::now() + std::time::Duration::from_secs(60));
+    sweeper.run_once(later, &deadline).await.unwrap()
 }
 
 async fn is_listed_open(id: OrderId) -> bool {

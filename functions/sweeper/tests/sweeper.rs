@@ -10,12 +10,14 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 use shared::adapters::memory::{MemoryBus, MemoryIdempotency, MemoryShop, StockLevel};
 use shared::adapters::sandbox_payments::{LedgerEntry, SandboxGateway};
+use shared::deadline::Deadline;
 use shared::domain::pricing::Product;
 use shared::domain::{CancelReason, Currency, LineItem, Money, Order, OrderEvent, OrderId, OrderStatus};
 use shared::ports::*;
-use std::sync::atomic::{AtomicI64, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
-use sweeper::{SweepReport, Sweeper, MARGIN_MS};
+use std::time::{Duration, SystemTime};
+use sweeper::{SweepReport, Sweeper, MARGIN};
 
 const GRACE_SECONDS: i64 = 300;
 const NOW_MS: i64 = 1_800_000_000_000;
@@ -68,8 +70,8 @@ fn after_the_grace() -> DateTime<Utc> {
 }
 
 /// A deadline as far off as the template's sweeper timeout.
-fn plenty_of_time() -> i64 {
-    Utc::now().timestamp_millis() + 60_000
+fn plenty_of_time() -> Deadline {
+    Deadline::at(SystemTime::now() + Duration::from_secs(60))
 }
 
 impl World {
@@ -78,7 +80,7 @@ impl World {
     }
 
     async fn sweep(&self) -> SweepReport {
-        self.sweeper().run_once(after_the_grace(), plenty_of_time()).await.unwrap()
+        self.sweeper().run_once(after_the_grace(), &plenty_of_time()).await.unwrap()
     }
 
     async fn post_at(&self, key: &str, token: &str, now_ms: i64) -> Reply {
@@ -319,7 +321,7 @@ async fn given_orders_younger_than_the_grace_when_the_sweeper_runs_then_they_are
     let w = given_a_shop();
     let charged = w.given_an_order_charged_but_interrupted().await;
     let uncharged = w.given_an_order_opened_directly(1).await;
-    let report = w.sweeper().run_once(Utc::now(), plenty_of_time()).await.unwrap();
+    let report = w.sweeper().run_once(Utc::now(), &plenty_of_time()).await.unwrap();
     assert_eq!(report, SweepReport::default());
     assert_eq!(w.order(charged).await.status, OrderStatus::PendingPayment);
     assert_eq!(w.order(uncharged).await.status, OrderStatus::PendingPayment);
@@ -369,7 +371,7 @@ async fn given_two_sweepers_running_at_once_then_each_order_is_settled_once() {
     let uncharged = [w.given_an_order_opened_directly(1).await, w.given_an_order_opened_directly(1).await];
     let (a, b) = (w.sweeper(), w.sweeper());
     let (now, deadline) = (after_the_grace(), plenty_of_time());
-    let (first, second) = tokio::join!(a.run_once(now, deadline), b.run_once(now, deadline));
+    let (first, second) = tokio::join!(a.run_once(now, &deadline), b.run_once(now, &deadline));
     let (first, second) = (first.unwrap(), second.unwrap());
     let handled = |r: &SweepReport| r.placed + r.expired + r.other;
     assert!(handled(&first) == 4 && handled(&second) == 4, "both sweeps met every order: {first:?} {second:?}");
@@ -416,8 +418,8 @@ async fn given_an_order_that_failed_to_settle_when_the_next_sweep_runs_then_it_i
 async fn given_a_deadline_within_the_margin_when_the_sweeper_runs_then_it_settles_nothing_and_says_so() {
     let w = given_a_shop();
     let id = w.given_an_order_opened_directly(1).await;
-    let deadline = Utc::now().timestamp_millis() + MARGIN_MS - 1;
-    let report = w.sweeper().run_once(after_the_grace(), deadline).await.unwrap();
+    let deadline = Deadline::at(SystemTime::now() + MARGIN - Duration::from_millis(1));
+    let report = w.sweeper().run_once(after_the_grace(), &deadline).await.unwrap();
     assert_eq!(report, SweepReport { stopped_early: true, ..SweepReport::default() });
     assert_eq!(w.order(id).await.status, OrderStatus::PendingPayment);
 }
@@ -430,9 +432,10 @@ async fn given_a_run_that_reaches_its_margin_between_two_orders_then_it_stops_th
     }
     // The sweeper looks at the clock before the page and before each order; each look is a
     // second later. Looks at 0 s, 1 s, 2 s are in time; at 3 s less than the margin is left.
-    let looks = AtomicI64::new(0);
-    let clock = || looks.fetch_add(1, Ordering::SeqCst) * 1000;
-    let report = w.sweeper().run_with_clock(after_the_grace(), MARGIN_MS + 2_500, clock).await.unwrap();
+    let looks = Arc::new(AtomicU64::new(0));
+    let clock = move || SystemTime::UNIX_EPOCH + Duration::from_secs(looks.fetch_add(1, Ordering::SeqCst));
+    let deadline = Deadline::with_clock(SystemTime::UNIX_EPOCH + MARGIN + Duration::from_millis(2_500), clock);
+    let report = w.sweeper().run_once(after_the_grace(), &deadline).await.unwrap();
     assert_eq!((report.expired, report.stopped_early), (2, true));
     assert_eq!(w.shop.stock("MUG"), StockLevel { available: 9, reserved: 1 }, "the third waits for the next run");
 }

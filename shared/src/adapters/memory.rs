@@ -166,11 +166,7 @@ impl OrderStore for MemoryShop {
         s.stock = next;
         s.orders.entry(change.order_id).or_default().insert(change.version, change.event.clone());
         match change.event.saga() {
-            SagaStep::Starts => {
-                let at = match change.event {
-                    OrderEvent::Opened { at, .. } => *at,
-                    _ => Utc::now(),
-                };
+            SagaStep::Starts { at } => {
                 s.open.insert(change.order_id, at);
             }
             SagaStep::Ends => {

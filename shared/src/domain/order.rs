@@ -93,7 +93,7 @@ impl OrderEvent {
     /// What this event does to the checkout saga of its order.
     pub fn saga(&self) -> SagaStep {
         match self {
-            OrderEvent::Opened { .. } => SagaStep::Starts,
+            OrderEvent::Opened { at, .. } => SagaStep::Starts { at: *at },
             OrderEvent::PaymentCaptured { .. } | OrderEvent::Cancelled { .. } => SagaStep::Ends,
         }
     }
@@ -102,7 +102,7 @@ impl OrderEvent {
 /// Whether an event starts or ends its order's checkout saga (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SagaStep {
-    Starts,
+    Starts { at: DateTime<Utc> },
     Ends,
 }
 
@@ -265,7 +265,7 @@ mod tests {
 
     #[test]
     fn opened_starts_the_saga_and_capture_or_cancel_end_it() {
-        assert_eq!(opened().saga(), SagaStep::Starts);
+        assert!(matches!(opened().saga(), SagaStep::Starts { .. }));
         assert_eq!(captured().saga(), SagaStep::Ends);
         assert_eq!(cancelled().saga(), SagaStep::Ends);
     }

@@ -73,14 +73,10 @@ fn open_shard(id: OrderId) -> String {
     format!("OPEN#{}", (id.0 .0 % u128::from(OPEN_SHARDS)))
 }
 
-fn open_marker(tables: &ShopTables, change: &OrderChange<'_>) -> Result<Option<TransactWriteItem>, StoreError> {
+fn open_marker(tables: &ShopTables, change: &OrderChange<'_>) -> Result<TransactWriteItem, StoreError> {
     let key = |id: OrderId| [("orderId".to_owned(), s(id.to_string())), ("version".to_owned(), n(MARKER_VERSION))];
-    Ok(Some(match change.event.saga() {
-        SagaStep::Starts => {
-            let at = match change.event {
-                OrderEvent::Opened { at, .. } => *at,
-                _ => Utc::now(),
-            };
+    Ok(match change.event.saga() {
+        SagaStep::Starts { at } => {
             let put = Put::builder()
                 .table_name(&tables.orders)
                 .set_item(Some(key(change.order_id).into_iter().collect()))
@@ -98,7 +94,7 @@ fn open_marker(tables: &ShopTables, change: &OrderChange<'_>) -> Result<Option<T
                 .map_err(build_error)?;
             TransactWriteItem::builder().delete(delete).build()
         }
-    }))
+    })
 }
 
 /// The outbox entry, written in the same transaction as the event that caused it.
@@ -154,7 +150,7 @@ impl OrderStore for DynamoShop {
         if let Some(event) = change.outbox {
             items.push(outbox_put(&self.tables, event)?);
         }
-        items.extend(open_marker(&self.tables, &change)?);
+        items.push(open_marker(&self.tables, &change)?);
         let Err(err) = self.client.transact_write_items().set_transact_items(Some(items)).send().await else {
             return Ok(());
         };

@@ -6,7 +6,7 @@ use checkout::{Checkout, Ports};
 use chrono::{DateTime, TimeZone, Utc};
 use serde_json::{json, Value};
 use shared::adapters::memory::{MemoryBus, MemoryIdempotency, MemoryShop};
-use shared::adapters::sandbox_payments::{LedgerEntry, SandboxGateway};
+use shared::adapters::sandbox_payments::SandboxGateway;
 use shared::domain::pricing::Product;
 use shared::domain::{Currency, Money, OrderId, OrderStatus};
 use shared::faults::{Faults, Faulty};
@@ -331,10 +331,6 @@ impl World {
             c.expect(placed.is_some_and(|o| o.status == OrderStatus::Placed), || format!("201 for {id}, not placed"));
         }
         c
-    }
-
-    pub fn ledger_entry(&self, order: &shared::domain::Order) -> Option<LedgerEntry> {
-        self.gateway.ledger().entry(&order.payment_key())
     }
 }
 

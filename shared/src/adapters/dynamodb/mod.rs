@@ -108,6 +108,69 @@ where
     }
 }
 
+/// A sparse index whose partition key is spread over a few shard values (every write to the
+/// table also writes the index, and one index partition takes ~1,000 writes/s, so a single
+/// value would throttle the writers), sorted by a timestamp. The outbox's pending entries and
+/// the open orders are both found through one.
+pub struct ShardedIndex {
+    pub name: &'static str,
+    /// The partition attribute and its values are `<prefix><n>`, n in `0..shards`.
+    pub shard_attribute: &'static str,
+    pub prefix: &'static str,
+    pub shards: u128,
+    /// The sort attribute: RFC 3339 timestamps in UTC, whose strings sort as their instants.
+    pub sort_attribute: &'static str,
+}
+
+impl ShardedIndex {
+    /// The shard value of an item keyed by `id`: the random part of a ULID spreads items evenly,
+    /// and the same ID always lands in the same shard.
+    pub fn shard_of(&self, id: ulid::Ulid) -> AttributeValue {
+        s(format!("{}{}", self.prefix, id.random() % self.shards))
+    }
+
+    /// Of every shard, its oldest `limit` items sorted before `before` (so the oldest `limit`
+    /// overall are among them); the caller orders and truncates. An index is read eventually
+    /// consistent: an item just written shows up a moment later, one just removed may still show.
+    pub async fn oldest_before(
+        &self,
+        client: &aws_sdk_dynamodb::Client,
+        table: &str,
+        before: &str,
+        limit: usize,
+    ) -> Result<Vec<Item>, StoreError> {
+        let mut found = Vec::new();
+        for shard in 0..self.shards {
+            let mut in_shard = 0;
+            let mut start: Option<Item> = None;
+            while in_shard < limit {
+                let out = client
+                    .query()
+                    .table_name(table)
+                    .index_name(self.name)
+                    .key_condition_expression("#shard = :shard AND #sort < :before")
+                    .expression_attribute_names("#shard", self.shard_attribute)
+                    .expression_attribute_names("#sort", self.sort_attribute)
+                    .expression_attribute_values(":shard", s(format!("{}{shard}", self.prefix)))
+                    .expression_attribute_values(":before", s(before))
+                    .scan_index_forward(true)
+                    .limit(i32::try_from(limit - in_shard).unwrap_or(i32::MAX))
+                    .set_exclusive_start_key(start.take())
+                    .send()
+                    .await
+                    .map_err(unavailable)?;
+                in_shard += out.items().len();
+                found.extend(out.items().iter().cloned());
+                match out.last_evaluated_key() {
+                    Some(key) if !key.is_empty() => start = Some(key.clone()),
+                    _ => break,
+                }
+            }
+        }
+        Ok(found)
+    }
+}
+
 /// `BatchGetItem` takes at most 100 keys per call.
 const MAX_BATCH_KEYS: usize = 100;
 

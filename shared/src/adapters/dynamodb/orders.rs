@@ -1,4 +1,4 @@
-use super::{build_error, get_s, n, s, transact_failure, unavailable, TransactFailure};
+use super::{build_error, get_s, n, s, transact_failure, unavailable, ShardedIndex, TransactFailure};
 use crate::domain::{Order, OrderEvent, OrderId, SagaStep};
 use crate::ports::*;
 use async_trait::async_trait;
@@ -63,15 +63,15 @@ fn stock_update(tables: &ShopTables, sku: &str, quantity: u32, reserve: bool) ->
 
 /// Open orders are found through a sparse index (`OpenOrders`: `openShard`, `openedAt`) over
 /// one marker item per open order (`version` 0, never an event), put with `Opened` and deleted
-/// with the event that ends the saga, in the same transaction. Spreading markers over a few
-/// shards keeps one index partition from taking every order's write.
-pub const OPEN_ORDERS_INDEX: &str = "OpenOrders";
-const OPEN_SHARDS: u32 = 4;
+/// with the event that ends the saga, in the same transaction.
+pub const OPEN_ORDERS: ShardedIndex = ShardedIndex {
+    name: "OpenOrders",
+    shard_attribute: "openShard",
+    prefix: "OPEN#",
+    shards: 4,
+    sort_attribute: "openedAt",
+};
 const MARKER_VERSION: u32 = 0;
-
-fn open_shard(id: OrderId) -> String {
-    format!("OPEN#{}", (id.0 .0 % u128::from(OPEN_SHARDS)))
-}
 
 fn open_marker(tables: &ShopTables, change: &OrderChange<'_>) -> Result<TransactWriteItem, StoreError> {
     let key = |id: OrderId| [("orderId".to_owned(), s(id.to_string())), ("version".to_owned(), n(MARKER_VERSION))];
@@ -80,8 +80,8 @@ fn open_marker(tables: &ShopTables, change: &OrderChange<'_>) -> Result<Transact
             let put = Put::builder()
                 .table_name(&tables.orders)
                 .set_item(Some(key(change.order_id).into_iter().collect()))
-                .item("openShard", s(open_shard(change.order_id)))
-                .item("openedAt", s(at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)))
+                .item(OPEN_ORDERS.shard_attribute, OPEN_ORDERS.shard_of(change.order_id.0))
+                .item(OPEN_ORDERS.sort_attribute, s(at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)))
                 .build()
                 .map_err(build_error)?;
             TransactWriteItem::builder().put(put).build()
@@ -107,7 +107,7 @@ fn outbox_put(tables: &ShopTables, event: &crate::events::Outbound) -> Result<Tr
         .item("detail", s(&event.detail))
         .item("createdAt", s(Utc::now().to_rfc3339()))
         // The relay finds entries through the sparse `pending` index (see outbox.rs).
-        .item(super::outbox::PENDING_SHARD, super::DynamoOutbox::pending_shard(&event.event_id))
+        .item(super::outbox::PENDING.shard_attribute, super::DynamoOutbox::pending_shard(&event.event_id))
         .condition_expression("attribute_not_exists(eventId)")
         .build()
         .map_err(build_error)?;
@@ -167,29 +167,15 @@ impl OrderStore for DynamoShop {
 
     async fn open_before(&self, before: DateTime<Utc>, limit: usize) -> Result<Vec<OpenOrder>, StoreError> {
         let cutoff = before.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-        let mut open = Vec::new();
-        for shard in 0..OPEN_SHARDS {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.tables.orders)
-                .index_name(OPEN_ORDERS_INDEX)
-                .key_condition_expression("openShard = :shard AND openedAt < :cutoff")
-                .expression_attribute_values(":shard", s(format!("OPEN#{shard}")))
-                .expression_attribute_values(":cutoff", s(&cutoff))
-                .limit(i32::try_from(limit).unwrap_or(i32::MAX))
-                .send()
-                .await
-                .map_err(unavailable)?;
-            for item in out.items() {
-                let order_id = get_s(item, "orderId")?.parse().map_err(|e| StoreError::Corrupt(format!("{e}")))?;
-                let opened_at = DateTime::parse_from_rfc3339(get_s(item, "openedAt")?)
-                    .map_err(|e| StoreError::Corrupt(e.to_string()))?
-                    .with_timezone(&Utc);
-                open.push(OpenOrder { order_id, opened_at });
-            }
-        }
-        // Oldest first across shards; each shard's page is already its oldest.
+        let items = OPEN_ORDERS.oldest_before(&self.client, &self.tables.orders, &cutoff, limit).await?;
+        let open_order = |item: &super::Item| -> Result<OpenOrder, StoreError> {
+            let order_id = get_s(item, "orderId")?.parse().map_err(|e| StoreError::Corrupt(format!("{e}")))?;
+            let opened_at = DateTime::parse_from_rfc3339(get_s(item, OPEN_ORDERS.sort_attribute)?)
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?
+                .with_timezone(&Utc);
+            Ok(OpenOrder { order_id, opened_at })
+        };
+        let mut open = items.iter().map(open_order).collect::<Result<Vec<_>, _>>()?;
         open.sort_by_key(|o| o.opened_at);
         open.truncate(limit);
         Ok(open)

@@ -7,7 +7,7 @@
 //! T" is one Query per shard, however large the table grows. It is sparse so that an entry can
 //! leave it by losing `pendingShard` as well as by being deleted.
 
-use super::{build_error, get_s, s, unavailable, Item};
+use super::{build_error, get_s, s, unavailable, Item, ShardedIndex};
 use crate::domain::EventId;
 use crate::ports::{Outbox, Pending, StoreError};
 use async_trait::async_trait;
@@ -17,13 +17,14 @@ use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use std::time::Duration;
 
-/// The index of entries still to publish.
-pub const PENDING_INDEX: &str = "pending";
-/// Its partition attribute, `P#0` … `P#3`: every outbox write also writes the index, and one
-/// index partition takes ~1,000 writes/s; a throttled index write throttles the checkout's
-/// transaction, so entries are spread over a few partitions, and read back with one Query each.
-pub const PENDING_SHARD: &str = "pendingShard";
-pub const PENDING_SHARDS: u128 = 4;
+/// The index of entries still to publish: `pendingShard` (`P#0` … `P#3`) and `createdAt`.
+pub const PENDING: ShardedIndex = ShardedIndex {
+    name: "pending",
+    shard_attribute: "pendingShard",
+    prefix: "P#",
+    shards: 4,
+    sort_attribute: "createdAt",
+};
 
 /// `BatchWriteItem` takes at most 25 requests per call.
 const MAX_BATCH_WRITES: usize = 25;
@@ -44,43 +45,9 @@ impl DynamoOutbox {
         Self { client, table: table.into() }
     }
 
-    /// The `pendingShard` value of an entry: the random part of its ULID spreads entries
-    /// evenly, and the same event always lands in the same shard.
+    /// The `pendingShard` value of an entry.
     pub fn pending_shard(id: &EventId) -> AttributeValue {
-        shard_value(id.0.random() % PENDING_SHARDS)
-    }
-
-    /// Up to `limit` entries of one shard written before `before`, oldest first.
-    async fn pending_in_shard(&self, shard: u128, before: &str, limit: usize) -> Result<Vec<Pending>, StoreError> {
-        let mut found = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            // An index is read eventually consistent (it cannot be read otherwise): an entry
-            // just written shows up a moment later (the next run takes it) and one just
-            // cleared may still show (published again, which consumers dedupe).
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(PENDING_INDEX)
-                .key_condition_expression("#shard = :shard AND createdAt < :before")
-                .expression_attribute_names("#shard", PENDING_SHARD)
-                .expression_attribute_values(":shard", shard_value(shard))
-                .expression_attribute_values(":before", s(before))
-                .scan_index_forward(true)
-                .limit(i32::try_from(limit - found.len()).unwrap_or(i32::MAX))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(unavailable)?;
-            for item in out.items() {
-                found.push(pending_from_item(item)?);
-            }
-            match out.last_evaluated_key() {
-                Some(key) if !key.is_empty() && found.len() < limit => start = Some(key.clone()),
-                _ => return Ok(found),
-            }
-        }
+        PENDING.shard_of(id.0)
     }
 
     /// Deletes one chunk, sending again what DynamoDB left unprocessed.
@@ -111,18 +78,11 @@ impl DynamoOutbox {
 #[async_trait]
 impl Outbox for DynamoOutbox {
     async fn pending(&self, before: DateTime<Utc>, limit: usize) -> Result<Vec<Pending>, StoreError> {
-        if limit == 0 {
-            return Ok(Vec::new());
-        }
         // `createdAt` is RFC 3339 in UTC as `to_rfc3339` writes it, whose strings sort as their
         // instants do (the fraction is printed only when non-zero, and `+` sorts before digits).
-        let before = before.to_rfc3339();
-        // The oldest `limit` overall are among the oldest `limit` of each shard. The shards are
-        // read one after the other: a few small queries, once a minute, in the background.
-        let mut pending = Vec::new();
-        for shard in 0..PENDING_SHARDS {
-            pending.extend(self.pending_in_shard(shard, &before, limit).await?);
-        }
+        // An entry cleared a moment ago may still be listed: published again, which consumers dedupe.
+        let items = PENDING.oldest_before(&self.client, &self.table, &before.to_rfc3339(), limit).await?;
+        let mut pending = items.iter().map(pending_from_item).collect::<Result<Vec<_>, _>>()?;
         pending.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.event.event_id.cmp(&b.event.event_id)));
         pending.truncate(limit);
         Ok(pending)
@@ -139,10 +99,6 @@ impl Outbox for DynamoOutbox {
         }
         Ok(())
     }
-}
-
-fn shard_value(shard: u128) -> AttributeValue {
-    s(format!("P#{shard}"))
 }
 
 fn delete_request(id: &EventId) -> Result<WriteRequest, StoreError> {
@@ -176,7 +132,7 @@ mod tests {
             .map(|_| DynamoOutbox::pending_shard(&EventId::new()))
             .map(|v| v.as_s().cloned().unwrap_or_default())
             .collect();
-        assert_eq!(shards, (0..PENDING_SHARDS).map(|n| format!("P#{n}")).collect());
+        assert_eq!(shards, (0..PENDING.shards).map(|n| format!("P#{n}")).collect());
         let id = EventId::new();
         assert_eq!(DynamoOutbox::pending_shard(&id), DynamoOutbox::pending_shard(&id));
     }

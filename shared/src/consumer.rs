@@ -16,7 +16,7 @@
 //!   been dead-lettered but whose send to the DLQ failed is `failed` too (`error_kind =
 //!   "permanent"`): it reaches the DLQ the slow way, never lost.
 
-use crate::events::{Envelope, EventData};
+use crate::events::{Accepts, Envelope};
 use crate::ports::{DeadLetters, ErrorKind, Kind, Lease, Marker, ProcessedEvents, StoreError};
 use crate::retry::{on_conflict, Backoff};
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
@@ -84,10 +84,10 @@ impl Kind for ConsumerError {
     }
 }
 
-/// A concern that reacts to one kind of event.
+/// A concern that reacts to one kind of event, or to a set of them ([`crate::event_set!`]).
 #[async_trait::async_trait]
 pub trait Consumer: Send + Sync {
-    type Event: EventData + Send + Sync;
+    type Event: Accepts + Send + Sync;
     /// Names the consumer in logs and in its processed-event markers.
     const NAME: &'static str;
     async fn handle(&self, event: &Envelope<Self::Event>, delivery: &Delivery) -> Result<Outcome, ConsumerError>;
@@ -103,7 +103,7 @@ enum Poison {
     Event(#[from] crate::events::EventError),
 }
 
-fn parse<D: EventData>(record: &SqsMessage) -> Result<Envelope<D>, Poison> {
+fn parse<D: Accepts>(record: &SqsMessage) -> Result<Envelope<D>, Poison> {
     let body = record.body.as_deref().ok_or(Poison::NoBody)?;
     let event: EventBridgeEvent<serde_json::Value> = serde_json::from_str(body).map_err(Poison::NotEventBridge)?;
     Ok(Envelope::from_detail(&event.detail)?)

@@ -194,6 +194,10 @@ impl<P: Catalogue + ?Sized> Catalogue for Faulty<P> {
 
 #[async_trait]
 impl<P: OrderStore + ?Sized> OrderStore for Faulty<P> {
+    async fn history(&self, id: OrderId) -> Result<Vec<crate::domain::Recorded>, StoreError> {
+        self.faults.call("orders.history", self.inner.history(id), store).await
+    }
+
     async fn load(&self, id: OrderId) -> Result<Option<crate::domain::Order>, StoreError> {
         self.faults.call("orders.load", self.inner.load(id), store).await
     }
@@ -241,6 +245,15 @@ impl<P: PaymentGateway + ?Sized> PaymentGateway for Faulty<P> {
     async fn void(&self, idempotency_key: &str) -> Result<Voided, PaymentError> {
         let unknown = |_| PaymentError::Unknown("injected".into());
         self.faults.call("payments.void", self.inner.void(idempotency_key), unknown).await
+    }
+
+    async fn refund(
+        &self,
+        payment_key: &str,
+        amount: crate::domain::Money,
+    ) -> Result<crate::domain::Refund, PaymentError> {
+        let unknown = |_| PaymentError::Unknown("injected".into());
+        self.faults.call("payments.refund", self.inner.refund(payment_key, amount), unknown).await
     }
 }
 
@@ -308,6 +321,10 @@ fn items_of(change: &OrderChange<'_>) -> Vec<String> {
 
 #[async_trait]
 impl<S: OrderStore + ?Sized> OrderStore for Contended<S> {
+    async fn history(&self, id: OrderId) -> Result<Vec<crate::domain::Recorded>, StoreError> {
+        self.inner.history(id).await
+    }
+
     async fn load(&self, id: OrderId) -> Result<Option<crate::domain::Order>, StoreError> {
         self.inner.load(id).await
     }

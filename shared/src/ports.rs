@@ -2,7 +2,7 @@
 //! `adapters::{dynamodb, eventbridge, ..}`, in-memory fakes in `adapters::memory`.
 
 use crate::domain::pricing::Product;
-use crate::domain::{EventId, LineItem, Money, Order, OrderEvent, OrderId, Sku};
+use crate::domain::{EventId, LineItem, Money, Order, OrderEvent, OrderId, Recorded, Refund, Sku};
 use crate::events::Outbound;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -83,6 +83,8 @@ pub struct OrderChange<'a> {
     pub stock: StockEffect<'a>,
     /// An integration event to publish, written to the outbox in the same transaction.
     pub outbox: Option<&'a Outbound>,
+    /// The request that caused the event, kept with it for the audit trail.
+    pub correlation_id: &'a str,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -121,7 +123,13 @@ pub struct OpenOrder {
 /// transaction; `open_before` finds the open ones without reading every order.
 #[async_trait]
 pub trait OrderStore: Send + Sync {
-    async fn load(&self, id: OrderId) -> Result<Option<Order>, StoreError>;
+    /// Every event of the order, oldest first (empty when there is no such order).
+    async fn history(&self, id: OrderId) -> Result<Vec<Recorded>, StoreError>;
+    /// The current state: the fold of the history.
+    async fn load(&self, id: OrderId) -> Result<Option<Order>, StoreError> {
+        let history = self.history(id).await?;
+        Order::replay(id, history.iter().map(|r| &r.event)).map_err(|e| StoreError::Corrupt(e.to_string()))
+    }
     async fn commit(&self, change: OrderChange<'_>) -> Result<(), CommitError>;
     /// Orders opened before `before` and still open, oldest first, at most `limit`.
     async fn open_before(&self, before: DateTime<Utc>, limit: usize) -> Result<Vec<OpenOrder>, StoreError>;
@@ -219,6 +227,10 @@ pub trait PaymentGateway: Send + Sync {
     /// step at the gateway: a lookup followed by a separate cancel would race with a charge
     /// still in flight from a slow checkout attempt.
     async fn void(&self, idempotency_key: &str) -> Result<Voided, PaymentError>;
+    /// Refunds `amount` of the charge under `payment_key`, in full. Idempotent: one refund per
+    /// charge, and asking again answers with the same refund. Declined when there is no charge
+    /// under the key or the amount exceeds it.
+    async fn refund(&self, payment_key: &str, amount: Money) -> Result<Refund, PaymentError>;
 }
 
 /// A response kept under an idempotency key, replayed to later requests with the same key.

@@ -19,7 +19,7 @@ pub fn order_placed(customer: &str, lines: &[(&str, u32, i64)]) -> Envelope<Orde
         .collect();
     let total = lines.iter().map(|l| l.unit_price * i64::from(l.quantity)).sum();
     let data = OrderPlacedV1 { customer_id: CustomerId(customer.to_owned()), lines, total, currency: Currency::EUR };
-    Envelope::new(OrderId::new(), "corr-test", Utc::now(), data)
+    Envelope::new(OrderId::new(), 2, "corr-test", Utc::now(), data)
 }
 
 /// The EventBridge event EventBridge would deliver for `envelope`.

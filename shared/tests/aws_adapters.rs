@@ -95,6 +95,7 @@ async fn reserving_stock_is_all_or_nothing() {
         event: &event,
         stock: StockEffect::Reserve(&lines),
         outbox: None,
+        correlation_id: "corr",
     };
     assert_eq!(shop.commit(change).await, Err(CommitError::InsufficientStock(vec![scarce.clone()])));
     assert_eq!(stock(&client, &plenty).await, (5, 0), "the line that fitted was not reserved either");
@@ -115,6 +116,7 @@ async fn a_reservation_and_its_release_move_stock_there_and_back() {
         event: &open,
         stock: StockEffect::Reserve(&lines),
         outbox: None,
+        correlation_id: "corr",
     })
     .await
     .unwrap();
@@ -126,6 +128,7 @@ async fn a_reservation_and_its_release_move_stock_there_and_back() {
         event: &cancel,
         stock: StockEffect::Release(&lines),
         outbox: None,
+        correlation_id: "corr",
     })
     .await
     .unwrap();
@@ -155,6 +158,7 @@ async fn a_product_seeded_without_a_reserved_count_can_still_be_reserved() {
         event: &open,
         stock: StockEffect::Reserve(&lines),
         outbox: None,
+        correlation_id: "corr",
     };
     assert_eq!(shop.commit(change).await, Ok(()));
     assert_eq!(stock(&client, &sku).await, (3, 2));
@@ -174,6 +178,7 @@ async fn an_open_order_is_found_by_the_sparse_index_until_its_saga_ends() {
         event: &open,
         stock: StockEffect::Reserve(&lines),
         outbox: None,
+        correlation_id: "corr",
     })
     .await
     .unwrap();
@@ -189,6 +194,7 @@ async fn an_open_order_is_found_by_the_sparse_index_until_its_saga_ends() {
         event: &cancel,
         stock: StockEffect::Release(&lines),
         outbox: None,
+        correlation_id: "corr",
     })
     .await
     .unwrap();
@@ -203,8 +209,14 @@ async fn an_order_version_can_be_written_once_and_the_loser_changes_nothing() {
     let sku = given_product(&client, 5).await;
     let lines = [line(&sku, 1)];
     let (id, open) = (OrderId::new(), opened(&lines));
-    let change =
-        OrderChange { order_id: id, version: 1, event: &open, stock: StockEffect::Reserve(&lines), outbox: None };
+    let change = OrderChange {
+        order_id: id,
+        version: 1,
+        event: &open,
+        stock: StockEffect::Reserve(&lines),
+        outbox: None,
+        correlation_id: "corr",
+    };
     shop.commit(change).await.unwrap();
     assert_eq!(shop.commit(change).await, Err(CommitError::VersionConflict));
     assert_eq!(stock(&client, &sku).await, (4, 1), "never reserved twice");
@@ -219,11 +231,18 @@ async fn the_outbox_entry_is_written_with_the_event_and_cleared_after_publishing
     let (id, lines) = (OrderId::new(), vec![]);
     let open = opened(&lines);
     let total = Money::new(0, Currency::EUR);
-    let event = Envelope::new(id, "corr", chrono::Utc::now(), OrderPlacedV1::new("cust-it".into(), &lines, total))
+    let event = Envelope::new(id, 2, "corr", chrono::Utc::now(), OrderPlacedV1::new("cust-it".into(), &lines, total))
         .to_outbound();
-    shop.commit(OrderChange { order_id: id, version: 1, event: &open, stock: StockEffect::None, outbox: Some(&event) })
-        .await
-        .unwrap();
+    shop.commit(OrderChange {
+        order_id: id,
+        version: 1,
+        event: &open,
+        stock: StockEffect::None,
+        outbox: Some(&event),
+        correlation_id: "corr",
+    })
+    .await
+    .unwrap();
     let later = chrono::Utc::now() + chrono::Duration::seconds(5);
     let pending = outbox.pending(later, 1000).await.unwrap();
     assert!(pending.iter().any(|p| p.event == event));
@@ -383,6 +402,7 @@ async fn put_events_reaches_the_consumer_queues_through_the_rules_of_the_templat
     let lines = vec![LineItem { sku: "MUG".into(), quantity: 1, unit_price: Money::new(1250, Currency::EUR) }];
     let envelope = Envelope::new(
         OrderId::new(),
+        2,
         "corr-it",
         chrono::Utc::now(),
         OrderPlacedV1::new("cust-it".into(), &lines, Money::new(1250, Currency::EUR)),

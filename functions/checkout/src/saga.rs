@@ -38,7 +38,7 @@ pub struct Ports {
 /// A final answer of the saga; the customer gets it and a retry gets it again.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
-    Placed(Order),
+    Placed(Box<Order>),
     UnknownSkus(Vec<Sku>),
     NotSoldIn(Vec<Sku>),
     Unpriceable(String),
@@ -113,6 +113,7 @@ impl Saga<'_> {
             event: &opened,
             stock: StockEffect::Reserve(&order.lines),
             outbox: None,
+            correlation_id: self.correlation_id,
         };
         match self.commit(change).await {
             Ok(()) => self.charge_and_place(order, &command.payment_token).await,
@@ -188,10 +189,11 @@ impl Saga<'_> {
             event: &cancelled,
             stock: StockEffect::Release(&order.lines),
             outbox: None,
+            correlation_id: self.correlation_id,
         };
         match self.end(change).await? {
             Ended::Appended => answer(order.apply(&cancelled).map_err(interrupted)?),
-            Ended::Elsewhere(now) => answer(now),
+            Ended::Elsewhere(now) => answer(*now),
         }
     }
 
@@ -202,22 +204,23 @@ impl Saga<'_> {
         let placed = order.clone().apply(&captured).map_err(interrupted)?;
         let data = OrderPlacedV1::new(order.customer_id.clone(), &order.lines, order.total);
         let correlation_id = if order.correlation_id.is_empty() { self.correlation_id } else { &order.correlation_id };
-        let outbound = Envelope::new(order.id, correlation_id, now, data).to_outbound();
+        let outbound = Envelope::new(order.id, placed.version, correlation_id, now, data).to_outbound();
         let change = OrderChange {
             order_id: order.id,
             version: order.version + 1,
             event: &captured,
             stock: StockEffect::None,
             outbox: Some(&outbound),
+            correlation_id: self.correlation_id,
         };
         match self.end(change).await? {
             Ended::Appended => {
                 self.publish(&outbound).await;
-                Ok(Outcome::Placed(placed))
+                Ok(Outcome::Placed(Box::new(placed)))
             }
             // Another attempt (or the sweeper) placed it first, under the same charge, and
             // published it.
-            Ended::Elsewhere(now) => answer(now),
+            Ended::Elsewhere(now) => answer(*now),
         }
     }
 
@@ -227,7 +230,9 @@ impl Saga<'_> {
             Ok(()) => Ok(Ended::Appended),
             Err(CommitError::VersionConflict) => {
                 let stored = self.ports.orders.load(change.order_id).await.map_err(interrupted)?;
-                stored.map(Ended::Elsewhere).ok_or_else(|| interrupted("order vanished while ending its saga"))
+                stored
+                    .map(|o| Ended::Elsewhere(Box::new(o)))
+                    .ok_or_else(|| interrupted("order vanished while ending its saga"))
             }
             Err(e) => Err(interrupted(e)),
         }
@@ -261,13 +266,17 @@ enum Ended {
     Appended,
     /// The version was taken: another attempt or the sweeper ended it, and only the stored
     /// state can answer.
-    Elsewhere(Order),
+    Elsewhere(Box<Order>),
 }
 
 /// The answer a finished saga gives, from the order's stored state alone.
 fn answer(order: Order) -> Result<Outcome, SagaError> {
     match (order.status, &order.cancel_reason) {
-        (OrderStatus::Placed, _) => Ok(Outcome::Placed(order)),
+        // The checkout placed it; what happened to it since does not change that answer.
+        (OrderStatus::Placed | OrderStatus::Shipped | OrderStatus::Delivered, _) => {
+            Ok(Outcome::Placed(Box::new(order)))
+        }
+        (OrderStatus::Cancelled, Some(reason)) if reason.after_placement() => Ok(Outcome::Placed(Box::new(order))),
         (OrderStatus::Cancelled, Some(CancelReason::PaymentDeclined { code })) => {
             Ok(Outcome::Declined { code: code.clone() })
         }

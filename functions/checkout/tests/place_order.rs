@@ -150,7 +150,7 @@ async fn a_placed_order_publishes_one_small_order_placed_event_and_empties_the_o
 async fn the_order_is_stored_as_its_events() {
     let w = given_a_shop();
     let id = order_id(&w.post("k1", &order_body("tok_visa")).await);
-    let names: Vec<&str> = w.shop.history(id).iter().map(OrderEvent::name).collect();
+    let names: Vec<&str> = w.shop.events(id).iter().map(OrderEvent::name).collect();
     assert_eq!(names, ["Opened", "PaymentCaptured"]);
 }
 

@@ -27,6 +27,7 @@ pub fn warnings(
                 occurred_at: order.occurred_at,
                 correlation_id: order.correlation_id.clone(),
                 order_id: order.order_id,
+                order_version: order.order_version,
                 data,
             })
         })

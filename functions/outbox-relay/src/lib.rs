@@ -154,13 +154,14 @@ mod tests {
                 correlation_id: "corr".into(),
             };
             let event =
-                Envelope::new(id, "corr", Utc::now(), OrderPlacedV1::new("c".into(), &lines, total)).to_outbound();
+                Envelope::new(id, 2, "corr", Utc::now(), OrderPlacedV1::new("c".into(), &lines, total)).to_outbound();
             let change = OrderChange {
                 order_id: id,
                 version: 1,
                 event: &opened,
                 stock: StockEffect::None,
                 outbox: Some(&event),
+                correlation_id: "corr",
             };
             shop.commit(change).await.unwrap();
         }

@@ -142,8 +142,14 @@ async fn given_an_order_opened_but_never_charged_when_the_sweeper_runs_then_it_e
         at: Utc::now(),
         correlation_id: "aws-sweeper-uncharged".into(),
     };
-    let change =
-        OrderChange { order_id: id, version: 1, event: &opened, stock: StockEffect::Reserve(&lines), outbox: None };
+    let change = OrderChange {
+        order_id: id,
+        version: 1,
+        event: &opened,
+        stock: StockEffect::Reserve(&lines),
+        outbox: None,
+        correlation_id: "corr",
+    };
     shop().await.commit(change).await.unwrap();
     assert!(is_listed_open(id).await);
 

@@ -12,7 +12,9 @@ use shared::adapters::memory::{MemoryBus, MemoryIdempotency, MemoryShop, StockLe
 use shared::adapters::sandbox_payments::{LedgerEntry, SandboxGateway};
 use shared::deadline::Deadline;
 use shared::domain::pricing::Product;
-use shared::domain::{CancelReason, Currency, LineItem, Money, Order, OrderEvent, OrderId, OrderStatus};
+use shared::domain::{
+    CancelReason, Currency, LineItem, Money, Order, OrderEvent, OrderId, OrderStatus, Recorded, Refund,
+};
 use shared::ports::*;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -133,8 +135,14 @@ impl World {
             at: Utc::now(),
             correlation_id: format!("corr-{id}"),
         };
-        let change =
-            OrderChange { order_id: id, version: 1, event: &opened, stock: StockEffect::Reserve(&lines), outbox: None };
+        let change = OrderChange {
+            order_id: id,
+            version: 1,
+            event: &opened,
+            stock: StockEffect::Reserve(&lines),
+            outbox: None,
+            correlation_id: "corr",
+        };
         self.shop.commit(change).await.unwrap();
         id
     }
@@ -181,6 +189,10 @@ impl PaymentGateway for Network {
     async fn void(&self, idempotency_key: &str) -> Result<Voided, PaymentError> {
         self.gateway.void(idempotency_key).await
     }
+
+    async fn refund(&self, payment_key: &str, amount: Money) -> Result<Refund, PaymentError> {
+        self.gateway.refund(payment_key, amount).await
+    }
 }
 
 /// A port that yields to the scheduler before every call, so that two sweeps on one thread
@@ -189,6 +201,11 @@ struct Yielding<T: ?Sized>(Arc<T>);
 
 #[async_trait]
 impl OrderStore for Yielding<dyn OrderStore> {
+    async fn history(&self, id: OrderId) -> Result<Vec<Recorded>, StoreError> {
+        tokio::task::yield_now().await;
+        self.0.history(id).await
+    }
+
     async fn load(&self, id: OrderId) -> Result<Option<Order>, StoreError> {
         tokio::task::yield_now().await;
         self.0.load(id).await
@@ -215,6 +232,11 @@ impl PaymentGateway for Yielding<dyn PaymentGateway> {
     async fn void(&self, idempotency_key: &str) -> Result<Voided, PaymentError> {
         tokio::task::yield_now().await;
         self.0.void(idempotency_key).await
+    }
+
+    async fn refund(&self, payment_key: &str, amount: Money) -> Result<Refund, PaymentError> {
+        tokio::task::yield_now().await;
+        self.0.refund(payment_key, amount).await
     }
 }
 
@@ -334,10 +356,10 @@ async fn given_a_sweep_that_settled_everything_when_a_second_sweep_runs_then_not
     let charged = w.given_an_order_charged_but_interrupted().await;
     let uncharged = w.given_an_order_opened_directly(1).await;
     w.sweep().await;
-    let histories = (w.shop.history(charged), w.shop.history(uncharged));
+    let histories = (w.shop.events(charged), w.shop.events(uncharged));
     let (stock, published) = (w.shop.stock("MUG"), w.bus.published().len());
     assert_eq!(w.sweep().await, SweepReport::default());
-    assert_eq!((w.shop.history(charged), w.shop.history(uncharged)), histories);
+    assert_eq!((w.shop.events(charged), w.shop.events(uncharged)), histories);
     assert_eq!((w.shop.stock("MUG"), w.bus.published().len()), (stock, published));
 }
 
@@ -377,7 +399,7 @@ async fn given_two_sweepers_running_at_once_then_each_order_is_settled_once() {
     assert!(handled(&first) == 4 && handled(&second) == 4, "both sweeps met every order: {first:?} {second:?}");
     assert_eq!(first.failed + second.failed, 0);
     for id in charged.iter().chain(&uncharged) {
-        assert_eq!(w.shop.history(*id).len(), 2, "one Opened and one final event for {id}");
+        assert_eq!(w.shop.events(*id).len(), 2, "one Opened and one final event for {id}");
     }
     for id in &charged {
         assert_eq!(w.order(*id).await.status, OrderStatus::Placed);

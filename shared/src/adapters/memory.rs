@@ -2,7 +2,7 @@
 //! all-or-nothing transactions, partial PutEvents failures), for fast unit tests.
 
 use crate::domain::pricing::Product;
-use crate::domain::{EventId, Order, OrderEvent, OrderId, SagaStep, Sku};
+use crate::domain::{EventId, OrderEvent, OrderId, Recorded, SagaStep, Sku};
 use crate::events::Outbound;
 use crate::ports::*;
 use async_trait::async_trait;
@@ -20,7 +20,7 @@ pub struct StockLevel {
 struct ShopState {
     products: HashMap<Sku, Product>,
     stock: HashMap<Sku, StockLevel>,
-    orders: HashMap<OrderId, BTreeMap<u32, OrderEvent>>,
+    orders: HashMap<OrderId, BTreeMap<u32, Recorded>>,
     /// Orders whose saga is open, as the DynamoDB adapter's sparse index holds them.
     open: BTreeMap<OrderId, DateTime<Utc>>,
     outbox: BTreeMap<EventId, Pending>,
@@ -48,8 +48,10 @@ impl MemoryShop {
         self.state.lock().unwrap().stock.get(&Sku::from(sku)).copied().unwrap_or_default()
     }
 
-    pub fn history(&self, id: OrderId) -> Vec<OrderEvent> {
-        self.state.lock().unwrap().orders.get(&id).map(|h| h.values().cloned().collect()).unwrap_or_default()
+    /// The order's events, oldest first, without their records.
+    pub fn events(&self, id: OrderId) -> Vec<OrderEvent> {
+        let s = self.state.lock().unwrap();
+        s.orders.get(&id).map(|h| h.values().map(|r| r.event.clone()).collect()).unwrap_or_default()
     }
 
     pub fn order_count(&self) -> usize {
@@ -103,10 +105,9 @@ impl Catalogue for MemoryShop {
 
 #[async_trait]
 impl OrderStore for MemoryShop {
-    async fn load(&self, id: OrderId) -> Result<Option<Order>, StoreError> {
+    async fn history(&self, id: OrderId) -> Result<Vec<Recorded>, StoreError> {
         let s = self.state.lock().unwrap();
-        let Some(history) = s.orders.get(&id) else { return Ok(None) };
-        Order::replay(id, history.values()).map_err(|e| StoreError::Corrupt(e.to_string()))
+        Ok(s.orders.get(&id).map(|h| h.values().cloned().collect()).unwrap_or_default())
     }
 
     async fn open_before(&self, before: DateTime<Utc>, limit: usize) -> Result<Vec<OpenOrder>, StoreError> {
@@ -164,7 +165,12 @@ impl OrderStore for MemoryShop {
             }
         }
         s.stock = next;
-        s.orders.entry(change.order_id).or_default().insert(change.version, change.event.clone());
+        let recorded = Recorded {
+            version: change.version,
+            event: change.event.clone(),
+            correlation_id: change.correlation_id.to_owned(),
+        };
+        s.orders.entry(change.order_id).or_default().insert(change.version, recorded);
         match change.event.saga() {
             SagaStep::Starts { at } => {
                 s.open.insert(change.order_id, at);
@@ -172,6 +178,7 @@ impl OrderStore for MemoryShop {
             SagaStep::Ends => {
                 s.open.remove(&change.order_id);
             }
+            SagaStep::None => {}
         }
         if let Some(event) = change.outbox {
             s.outbox.insert(event.event_id, Pending { event: event.clone(), created_at: Utc::now() });

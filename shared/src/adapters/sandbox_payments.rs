@@ -17,6 +17,7 @@
 //! sees the same charges, as they would through a real gateway's API.
 
 use crate::domain::Money;
+use crate::domain::Refund;
 use crate::ports::{Charge, ChargeRequest, PaymentError, PaymentGateway, StoreError, Voided};
 use async_trait::async_trait;
 use std::collections::HashMap;
@@ -34,6 +35,11 @@ pub enum LedgerEntry {
     },
     /// Closed without a charge: later charges under the key are declined.
     Voided,
+    /// The refund of the charge under the key it is kept beside (`<payment key>#refund`).
+    Refunded {
+        refund_id: String,
+        amount: Money,
+    },
 }
 
 /// The gateway's records: the first final entry written for a key stands forever.
@@ -144,6 +150,7 @@ impl<L: SandboxLedger> PaymentGateway for SandboxGateway<L> {
             LedgerEntry::Charged { charge_id, .. } => Ok(Charge { charge_id }),
             LedgerEntry::Declined { code } => Err(PaymentError::Declined { code }),
             LedgerEntry::Voided => Err(PaymentError::Declined { code: "payment_voided".into() }),
+            LedgerEntry::Refunded { .. } => Err(corrupt_key(&request.idempotency_key)),
         }
     }
 
@@ -151,8 +158,30 @@ impl<L: SandboxLedger> PaymentGateway for SandboxGateway<L> {
         match self.ledger.record(idempotency_key, &LedgerEntry::Voided).await.map_err(unreachable_ledger)?.0 {
             LedgerEntry::Charged { charge_id, .. } => Ok(Voided::AlreadyCharged(Charge { charge_id })),
             LedgerEntry::Declined { .. } | LedgerEntry::Voided => Ok(Voided::Voided),
+            LedgerEntry::Refunded { .. } => Err(corrupt_key(idempotency_key)),
         }
     }
+
+    async fn refund(&self, payment_key: &str, amount: Money) -> Result<Refund, PaymentError> {
+        let declined = |code: &str| Err(PaymentError::Declined { code: code.to_owned() });
+        // Looking the charge up closes an unused key, as a real gateway's refund of an intent
+        // that was never confirmed cancels it: either way nothing can be charged under it later.
+        let standing = self.ledger.record(payment_key, &LedgerEntry::Voided).await.map_err(unreachable_ledger)?.0;
+        let LedgerEntry::Charged { charge_id, amount: charged } = standing else { return declined("charge_not_found") };
+        if amount.currency != charged.currency || amount.amount > charged.amount || amount.amount <= 0 {
+            return declined("amount_invalid");
+        }
+        let refund_id = format!("re_{}", charge_id.trim_start_matches("ch_"));
+        let entry = LedgerEntry::Refunded { refund_id, amount };
+        match self.ledger.record(&format!("{payment_key}#refund"), &entry).await.map_err(unreachable_ledger)?.0 {
+            LedgerEntry::Refunded { refund_id, amount } => Ok(Refund { refund_id, amount }),
+            _ => Err(corrupt_key(payment_key)),
+        }
+    }
+}
+
+fn corrupt_key(key: &str) -> PaymentError {
+    PaymentError::Unknown(format!("gateway ledger: unexpected entry under {key}"))
 }
 
 #[cfg(test)]

@@ -7,4 +7,6 @@ pub mod pricing;
 
 pub use ids::{CustomerId, EventId, OrderId, Sku};
 pub use money::{Currency, Money, MoneyError};
-pub use order::{CancelReason, LineItem, Order, OrderEvent, OrderStatus, SagaStep, TransitionError};
+pub use order::{
+    CancelReason, LineItem, Order, OrderEvent, OrderStatus, Recorded, Refund, SagaStep, Shipment, TransitionError,
+};

@@ -2,13 +2,20 @@
 //! module alone decides which events may follow which.
 //!
 //! ```text
-//!   Opened ──► PENDING_PAYMENT ──PaymentCaptured──► PLACED
-//!                     └───────────Cancelled───────► CANCELLED
+//!   Opened ──► PENDING_PAYMENT ──PaymentCaptured──► PLACED ──Shipped──► SHIPPED ──Delivered──► DELIVERED
+//!                     │                               │
+//!                     └──Cancelled (declined, failed, └──Cancelled (by the customer)──► CANCELLED ──Refunded
+//!                        expired)──► CANCELLED                                           (refund pending)
 //! ```
 //!
-//! `PENDING_PAYMENT` is the checkout saga in flight: `Opened` starts it, `PaymentCaptured` or
-//! `Cancelled` ends it ([`OrderEvent::saga`]). An order left there by a crash is settled by the
-//! recovery sweeper.
+//! Two sagas run on an order, each started and ended by events ([`OrderEvent::saga`]):
+//! - the checkout: `Opened` starts it, `PaymentCaptured` or a checkout's `Cancelled` ends it;
+//! - the refund: the customer's `Cancelled` starts it, `Refunded` ends it.
+//!
+//! An order left in either by a crash is finished by the recovery sweeper.
+//!
+//! [`Order::replay`] is the single definition of state: the current order, the order "as of" a
+//! past time ([`Order::as_of`]) and the CQRS read model are all this fold.
 
 use super::{CustomerId, Money, OrderId, Sku};
 use chrono::{DateTime, Utc};
@@ -34,6 +41,8 @@ impl LineItem {
 pub enum OrderStatus {
     PendingPayment,
     Placed,
+    Shipped,
+    Delivered,
     Cancelled,
 }
 
@@ -42,6 +51,8 @@ impl OrderStatus {
         match self {
             OrderStatus::PendingPayment => "PENDING_PAYMENT",
             OrderStatus::Placed => "PLACED",
+            OrderStatus::Shipped => "SHIPPED",
+            OrderStatus::Delivered => "DELIVERED",
             OrderStatus::Cancelled => "CANCELLED",
         }
     }
@@ -58,6 +69,32 @@ pub enum CancelReason {
     /// The checkout was interrupted and never finished; the recovery sweeper closed the
     /// payment key (nothing had been charged) and gave the stock back.
     Expired,
+    /// The customer cancelled the placed order before it shipped; the charge is refunded.
+    CustomerRequested,
+}
+
+impl CancelReason {
+    /// Whether the order had been placed (and charged) before this cancellation, which then
+    /// owes a refund; the checkout's own cancellations happen before anything is charged.
+    pub fn after_placement(&self) -> bool {
+        matches!(self, CancelReason::CustomerRequested)
+    }
+}
+
+/// Where a shipped order went, as the warehouse reported it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Shipment {
+    pub carrier: String,
+    pub tracking_id: String,
+}
+
+/// A refund of the order's charge.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Refund {
+    pub refund_id: String,
+    pub amount: Money,
 }
 
 /// What happened to an order. Stored one item per event, in order of `version`.
@@ -79,6 +116,12 @@ pub enum OrderEvent {
     PaymentCaptured { charge_id: String, at: DateTime<Utc> },
     #[serde(rename_all = "camelCase")]
     Cancelled { reason: CancelReason, at: DateTime<Utc> },
+    #[serde(rename_all = "camelCase")]
+    Refunded { refund: Refund, at: DateTime<Utc> },
+    #[serde(rename_all = "camelCase")]
+    Shipped { shipment: Shipment, at: DateTime<Utc> },
+    #[serde(rename_all = "camelCase")]
+    Delivered { at: DateTime<Utc> },
 }
 
 impl OrderEvent {
@@ -87,26 +130,57 @@ impl OrderEvent {
             OrderEvent::Opened { .. } => "Opened",
             OrderEvent::PaymentCaptured { .. } => "PaymentCaptured",
             OrderEvent::Cancelled { .. } => "Cancelled",
+            OrderEvent::Refunded { .. } => "Refunded",
+            OrderEvent::Shipped { .. } => "Shipped",
+            OrderEvent::Delivered { .. } => "Delivered",
         }
     }
 
-    /// What this event does to the checkout saga of its order.
+    /// When it happened: the time the history shows and time travel folds up to.
+    pub fn at(&self) -> DateTime<Utc> {
+        match self {
+            OrderEvent::Opened { at, .. }
+            | OrderEvent::PaymentCaptured { at, .. }
+            | OrderEvent::Cancelled { at, .. }
+            | OrderEvent::Refunded { at, .. }
+            | OrderEvent::Shipped { at, .. }
+            | OrderEvent::Delivered { at } => *at,
+        }
+    }
+
+    /// What this event does to the sagas of its order (see the module docs).
     pub fn saga(&self) -> SagaStep {
         match self {
             OrderEvent::Opened { at, .. } => SagaStep::Starts { at: *at },
-            OrderEvent::PaymentCaptured { .. } | OrderEvent::Cancelled { .. } => SagaStep::Ends,
+            OrderEvent::Cancelled { reason, at } if reason.after_placement() => SagaStep::Starts { at: *at },
+            OrderEvent::PaymentCaptured { .. } | OrderEvent::Cancelled { .. } | OrderEvent::Refunded { .. } => {
+                SagaStep::Ends
+            }
+            OrderEvent::Shipped { .. } | OrderEvent::Delivered { .. } => SagaStep::None,
         }
     }
 }
 
-/// Whether an event starts or ends its order's checkout saga (see the module docs).
+/// Whether an event starts or ends a saga of its order (see the module docs). An order is
+/// "open" (the sweeper looks at it) from a start to the next end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SagaStep {
     Starts { at: DateTime<Utc> },
     Ends,
+    None,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// One stored event with what the store knows about it: its version, and the request that
+/// caused it (its correlation ID), for the audit trail.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Recorded {
+    pub version: u32,
+    pub event: OrderEvent,
+    pub correlation_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Order {
     pub id: OrderId,
@@ -117,9 +191,13 @@ pub struct Order {
     /// The version of the last event applied; the next event must carry `version + 1`.
     pub version: u32,
     pub opened_at: DateTime<Utc>,
+    /// When the last event happened.
+    pub updated_at: DateTime<Utc>,
     pub correlation_id: String,
     pub charge_id: Option<String>,
     pub cancel_reason: Option<CancelReason>,
+    pub shipment: Option<Shipment>,
+    pub refund: Option<Refund>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -144,9 +222,12 @@ impl Order {
                 status: OrderStatus::PendingPayment,
                 version: 1,
                 opened_at: *at,
+                updated_at: *at,
                 correlation_id: correlation_id.clone(),
                 charge_id: None,
                 cancel_reason: None,
+                shipment: None,
+                refund: None,
             }),
             other => Err(TransitionError::NotOpened(other.name())),
         }
@@ -159,12 +240,32 @@ impl Order {
         format!("order-{}", self.id)
     }
 
+    /// Cancelled by the customer after it was charged, and not refunded yet.
+    pub fn refund_pending(&self) -> bool {
+        self.status == OrderStatus::Cancelled
+            && self.cancel_reason.as_ref().is_some_and(CancelReason::after_placement)
+            && self.refund.is_none()
+    }
+
     /// Checks that `event` may follow the current state, without changing it.
     pub fn check(&self, event: &OrderEvent) -> Result<(), TransitionError> {
-        match (self.status, event) {
-            (_, OrderEvent::Opened { .. }) => Err(TransitionError::AlreadyOpened),
-            (OrderStatus::PendingPayment, _) => Ok(()),
-            (status, e) => Err(TransitionError::NotAllowed { event: e.name(), status }),
+        use OrderEvent as E;
+        use OrderStatus as S;
+        let allowed = match (self.status, event) {
+            (_, E::Opened { .. }) => return Err(TransitionError::AlreadyOpened),
+            (S::PendingPayment, E::PaymentCaptured { .. }) => true,
+            // The checkout gives up before anything is charged; the customer cancels after.
+            (S::PendingPayment, E::Cancelled { reason, .. }) => !reason.after_placement(),
+            (S::Placed, E::Cancelled { reason, .. }) => reason.after_placement(),
+            (S::Placed, E::Shipped { .. }) => true,
+            (S::Shipped, E::Delivered { .. }) => true,
+            (S::Cancelled, E::Refunded { .. }) => self.refund_pending(),
+            _ => false,
+        };
+        if allowed {
+            Ok(())
+        } else {
+            Err(TransitionError::NotAllowed { event: event.name(), status: self.status })
         }
     }
 
@@ -179,9 +280,16 @@ impl Order {
                 self.status = OrderStatus::Cancelled;
                 self.cancel_reason = Some(reason.clone());
             }
+            OrderEvent::Refunded { refund, .. } => self.refund = Some(refund.clone()),
+            OrderEvent::Shipped { shipment, .. } => {
+                self.status = OrderStatus::Shipped;
+                self.shipment = Some(shipment.clone());
+            }
+            OrderEvent::Delivered { .. } => self.status = OrderStatus::Delivered,
             OrderEvent::Opened { .. } => unreachable!("check() refuses a second Opened"),
         }
         self.version += 1;
+        self.updated_at = event.at();
         Ok(self)
     }
 
@@ -193,6 +301,12 @@ impl Order {
         let mut events = history.into_iter();
         let Some(first) = events.next() else { return Ok(None) };
         events.try_fold(Order::open(id, first)?, |order, e| order.apply(e)).map(Some)
+    }
+
+    /// The order as it was at `at`: the same fold over the events that had happened by then.
+    /// `None` when it did not exist yet.
+    pub fn as_of(id: OrderId, history: &[Recorded], at: DateTime<Utc>) -> Result<Option<Order>, TransitionError> {
+        Order::replay(id, history.iter().map(|r| &r.event).take_while(|e| e.at() <= at))
     }
 }
 

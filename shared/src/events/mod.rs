@@ -5,11 +5,17 @@
 //! integer minor units of `currency`. A breaking change to a payload is a new `version`,
 //! published beside the old one until every consumer has moved.
 
+mod accepts;
+mod lifecycle;
 mod low_stock;
 mod order_placed;
 
+pub use accepts::Accepts;
+pub use lifecycle::{OrderCancelledV1, OrderDeliveredV1, OrderShippedV1, PaymentRefundedV1};
 pub use low_stock::LowStockV1;
 pub use order_placed::{OrderPlacedLine, OrderPlacedV1, SkuTotal};
+#[doc(hidden)]
+pub use serde_json as __serde_json;
 
 use crate::domain::{EventId, OrderId};
 use chrono::{DateTime, Utc};
@@ -17,6 +23,8 @@ use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
 /// `source` of events the checkout publishes.
 pub const SOURCE_CHECKOUT: &str = "shop.checkout";
+/// `source` of events the warehouse's commands publish (shipped, delivered).
+pub const SOURCE_FULFILMENT: &str = "shop.fulfilment";
 /// `source` of events the inventory concern publishes.
 pub const SOURCE_INVENTORY: &str = "shop.inventory";
 
@@ -40,11 +48,21 @@ pub struct Envelope<D> {
     /// Carried from the HTTP request that caused this, through every event and log line.
     pub correlation_id: String,
     pub order_id: OrderId,
+    /// The version of the order event this announces, so that a consumer receiving an order's
+    /// events out of order can put them back in order (0 in events about no single version).
+    #[serde(default)]
+    pub order_version: u32,
     pub data: D,
 }
 
 impl<D: EventData> Envelope<D> {
-    pub fn new(order_id: OrderId, correlation_id: impl Into<String>, occurred_at: DateTime<Utc>, data: D) -> Self {
+    pub fn new(
+        order_id: OrderId,
+        order_version: u32,
+        correlation_id: impl Into<String>,
+        occurred_at: DateTime<Utc>,
+        data: D,
+    ) -> Self {
         Envelope {
             event_id: EventId::new(),
             event_type: D::TYPE.to_owned(),
@@ -52,6 +70,7 @@ impl<D: EventData> Envelope<D> {
             occurred_at,
             correlation_id: correlation_id.into(),
             order_id,
+            order_version,
             data,
         }
     }
@@ -65,23 +84,27 @@ impl<D: EventData> Envelope<D> {
             detail: serde_json::to_string(self).expect("catalogue types always serialise"),
         }
     }
-
-    /// Parses an EventBridge `detail`, refusing any other type or version than `D`'s.
-    pub fn from_detail(detail: &serde_json::Value) -> Result<Self, EventError> {
-        let head = Head::deserialize(detail).map_err(|e| EventError::Malformed(e.to_string()))?;
-        if head.event_type != D::TYPE || head.version != D::VERSION {
-            return Err(EventError::Unknown { event_type: head.event_type, version: head.version });
-        }
-        Envelope::deserialize(detail).map_err(|e| EventError::Malformed(e.to_string()))
-    }
 }
 
-/// Just enough of an envelope to tell what it is before parsing the rest.
-#[derive(Deserialize)]
-struct Head {
-    #[serde(rename = "type")]
-    event_type: String,
-    version: u32,
+impl<D: Accepts> Envelope<D> {
+    /// Parses an EventBridge `detail`, refusing any type and version `D` does not accept.
+    pub fn from_detail(detail: &serde_json::Value) -> Result<Self, EventError> {
+        let malformed = |e: serde_json::Error| EventError::Malformed(e.to_string());
+        let raw = Envelope::<serde_json::Value>::deserialize(detail).map_err(malformed)?;
+        let Some(data) = D::accept(&raw.event_type, raw.version, raw.data) else {
+            return Err(EventError::Unknown { event_type: raw.event_type, version: raw.version });
+        };
+        Ok(Envelope {
+            event_id: raw.event_id,
+            event_type: raw.event_type,
+            version: raw.version,
+            occurred_at: raw.occurred_at,
+            correlation_id: raw.correlation_id,
+            order_id: raw.order_id,
+            order_version: raw.order_version,
+            data: data.map_err(malformed)?,
+        })
+    }
 }
 
 /// An event ready for `PutEvents`: where it goes and its serialised `detail`.
@@ -114,13 +137,13 @@ mod tests {
             total: 2500,
             currency: Currency::EUR,
         };
-        Envelope::new(OrderId::new(), "corr-1", Utc::now(), data)
+        Envelope::new(OrderId::new(), 2, "corr-1", Utc::now(), data)
     }
 
     #[test]
     fn the_envelope_carries_our_ids_type_version_and_time() {
         let json: serde_json::Value = serde_json::from_str(&placed().to_outbound().detail).unwrap();
-        for field in ["eventId", "type", "version", "occurredAt", "correlationId", "orderId", "data"] {
+        for field in ["eventId", "type", "version", "occurredAt", "correlationId", "orderId", "orderVersion", "data"] {
             assert!(json.get(field).is_some(), "missing {field}");
         }
         assert_eq!(json["type"], "order.placed");
@@ -148,6 +171,37 @@ mod tests {
             Envelope::<OrderPlacedV1>::from_detail(&detail),
             Err(EventError::Unknown { event_type: "order.placed".into(), version: 2 })
         );
+    }
+
+    #[test]
+    fn a_detail_without_an_order_version_reads_as_version_zero() {
+        let mut detail: serde_json::Value = serde_json::from_str(&placed().to_outbound().detail).unwrap();
+        detail.as_object_mut().unwrap().remove("orderVersion");
+        assert_eq!(Envelope::<OrderPlacedV1>::from_detail(&detail).unwrap().order_version, 0);
+    }
+
+    crate::event_set! {
+        /// A consumer's set of events, as the consumer harness parses them.
+        enum Lifecycle {
+            Placed(OrderPlacedV1),
+            Cancelled(OrderCancelledV1),
+        }
+    }
+
+    #[test]
+    fn a_set_accepts_each_of_its_events_and_names_them_for_the_rules() {
+        let detail: serde_json::Value = serde_json::from_str(&placed().to_outbound().detail).unwrap();
+        assert!(matches!(Envelope::<Lifecycle>::from_detail(&detail).unwrap().data, Lifecycle::Placed(_)));
+        let types: Vec<&str> = Lifecycle::ACCEPTED.iter().map(|(_, t, _)| *t).collect();
+        assert_eq!(types, ["order.placed", "order.cancelled"]);
+    }
+
+    #[test]
+    fn a_set_refuses_an_event_outside_it_as_unknown() {
+        let data = OrderShippedV1 { customer_id: "c".into(), carrier: "UPS".into(), tracking_id: "1Z".into() };
+        let shipped = Envelope::new(OrderId::new(), 3, "corr", Utc::now(), data).to_outbound();
+        let detail: serde_json::Value = serde_json::from_str(&shipped.detail).unwrap();
+        assert!(matches!(Envelope::<Lifecycle>::from_detail(&detail), Err(EventError::Unknown { .. })));
     }
 
     #[test]

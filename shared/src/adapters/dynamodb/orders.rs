@@ -1,5 +1,5 @@
 use super::{build_error, get_s, n, s, transact_failure, unavailable, ShardedIndex, TransactFailure};
-use crate::domain::{Order, OrderEvent, OrderId, SagaStep};
+use crate::domain::{OrderEvent, OrderId, Recorded, SagaStep};
 use crate::ports::*;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem, Update};
@@ -36,6 +36,8 @@ fn event_put(tables: &ShopTables, change: &OrderChange<'_>) -> Result<TransactWr
         .item("version", n(change.version))
         .item("type", s(change.event.name()))
         .item("event", s(body))
+        .item("at", s(change.event.at().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)))
+        .item("correlationId", s(change.correlation_id))
         // Optimistic concurrency: this version of this order must not exist yet.
         .condition_expression("attribute_not_exists(orderId)")
         .build()
@@ -73,9 +75,11 @@ pub const OPEN_ORDERS: ShardedIndex = ShardedIndex {
 };
 const MARKER_VERSION: u32 = 0;
 
-fn open_marker(tables: &ShopTables, change: &OrderChange<'_>) -> Result<TransactWriteItem, StoreError> {
+/// The marker's put or delete, for an event that starts or ends a saga.
+fn open_marker(tables: &ShopTables, change: &OrderChange<'_>) -> Result<Option<TransactWriteItem>, StoreError> {
     let key = |id: OrderId| [("orderId".to_owned(), s(id.to_string())), ("version".to_owned(), n(MARKER_VERSION))];
-    Ok(match change.event.saga() {
+    Ok(Some(match change.event.saga() {
+        SagaStep::None => return Ok(None),
         SagaStep::Starts { at } => {
             let put = Put::builder()
                 .table_name(&tables.orders)
@@ -94,7 +98,7 @@ fn open_marker(tables: &ShopTables, change: &OrderChange<'_>) -> Result<Transact
                 .map_err(build_error)?;
             TransactWriteItem::builder().delete(delete).build()
         }
-    })
+    }))
 }
 
 /// The outbox entry, written in the same transaction as the event that caused it.
@@ -114,27 +118,46 @@ fn outbox_put(tables: &ShopTables, event: &crate::events::Outbound) -> Result<Tr
     Ok(TransactWriteItem::builder().put(put).build())
 }
 
+/// One event item as stored: also what a DynamoDB Streams record's new image holds.
+pub fn recorded(item: &super::Item) -> Result<Recorded, StoreError> {
+    let corrupt = |e: String| StoreError::Corrupt(e);
+    let event: OrderEvent = serde_json::from_str(get_s(item, "event")?).map_err(|e| corrupt(e.to_string()))?;
+    let version: i64 = super::get_n(item, "version")?;
+    Ok(Recorded {
+        version: u32::try_from(version).map_err(|e| corrupt(e.to_string()))?,
+        event,
+        // Events stored before the audit trail have none.
+        correlation_id: item.get("correlationId").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default(),
+    })
+}
+
 #[async_trait]
 impl OrderStore for DynamoShop {
-    async fn load(&self, id: OrderId) -> Result<Option<Order>, StoreError> {
-        let out = self
-            .client
-            .query()
-            .table_name(&self.tables.orders)
-            // Events only: version 0 is the open-order marker.
-            .key_condition_expression("orderId = :id AND version > :marker")
-            .expression_attribute_values(":id", s(id.to_string()))
-            .expression_attribute_values(":marker", n(MARKER_VERSION))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(unavailable)?;
-        let events: Vec<OrderEvent> = out
-            .items()
-            .iter()
-            .map(|item| serde_json::from_str(get_s(item, "event")?).map_err(|e| StoreError::Corrupt(e.to_string())))
-            .collect::<Result<_, _>>()?;
-        Order::replay(id, &events).map_err(|e| StoreError::Corrupt(e.to_string()))
+    async fn history(&self, id: OrderId) -> Result<Vec<Recorded>, StoreError> {
+        let mut history = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.tables.orders)
+                // Events only: version 0 is the open-order marker.
+                .key_condition_expression("orderId = :id AND version > :marker")
+                .expression_attribute_values(":id", s(id.to_string()))
+                .expression_attribute_values(":marker", n(MARKER_VERSION))
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(unavailable)?;
+            for item in out.items() {
+                history.push(recorded(item)?);
+            }
+            match out.last_evaluated_key() {
+                Some(key) if !key.is_empty() => start = Some(key.clone()),
+                _ => return Ok(history),
+            }
+        }
     }
 
     async fn commit(&self, change: OrderChange<'_>) -> Result<(), CommitError> {
@@ -150,7 +173,7 @@ impl OrderStore for DynamoShop {
         if let Some(event) = change.outbox {
             items.push(outbox_put(&self.tables, event)?);
         }
-        items.push(open_marker(&self.tables, &change)?);
+        items.extend(open_marker(&self.tables, &change)?);
         let Err(err) = self.client.transact_write_items().set_transact_items(Some(items)).send().await else {
             return Ok(());
         };

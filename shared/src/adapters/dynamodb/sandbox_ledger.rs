@@ -1,7 +1,7 @@
 //! The sandbox gateway's ledger in DynamoDB (SandboxPaymentsTable, key `paymentKey`), so
 //! that the checkout and the recovery sweeper, in separate functions, see the same charges,
-//! as they would through a real gateway's API. `outcome` is CHARGED | DECLINED | VOIDED, with
-//! `chargeId` and `amount`/`currency`, or `code`. The first entry written for a key stands.
+//! as they would through a real gateway's API. `outcome` is CHARGED | DECLINED | VOIDED | REFUNDED,
+//! with `chargeId` or `refundId` and `amount`/`currency`, or `code`. The first entry written for a key stands.
 
 use super::{get_n, get_s, n, s, unavailable, Item};
 use crate::adapters::sandbox_payments::{LedgerEntry, SandboxLedger};
@@ -40,6 +40,12 @@ fn to_item(key: &str, entry: &LedgerEntry) -> Item {
         LedgerEntry::Voided => {
             item.insert("outcome".into(), s("VOIDED"));
         }
+        LedgerEntry::Refunded { refund_id, amount } => {
+            item.insert("outcome".into(), s("REFUNDED"));
+            item.insert("refundId".into(), s(refund_id));
+            item.insert("amount".into(), n(amount.amount));
+            item.insert("currency".into(), s(amount.currency.code()));
+        }
     }
     item
 }
@@ -56,6 +62,13 @@ fn from_item(item: &Item) -> Result<LedgerEntry, StoreError> {
         },
         "DECLINED" => LedgerEntry::Declined { code: get_s(item, "code")?.to_owned() },
         "VOIDED" => LedgerEntry::Voided,
+        "REFUNDED" => LedgerEntry::Refunded {
+            refund_id: get_s(item, "refundId")?.to_owned(),
+            amount: Money::new(
+                get_n(item, "amount")?,
+                get_s(item, "currency")?.parse().map_err(|e| corrupt(format!("{e}")))?,
+            ),
+        },
         other => return Err(corrupt(format!("unknown ledger outcome {other}"))),
     })
 }

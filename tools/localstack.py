@@ -371,6 +371,7 @@ def describe_functions(expanded: dict, resolver: StackResolver) -> dict[str, dic
             "sqs": [],
             "http": [],
             "schedules": [],
+            "rules": [],
         }
 
     for resource in resources.values():
@@ -401,6 +402,19 @@ def describe_functions(expanded: dict, resolver: StackResolver) -> dict[str, dic
                 name = _function_ref(target.get("Arn"))
                 if name in functions:
                     functions[name]["schedules"].append(props["ScheduleExpression"])
+    # The EventBridge rules feeding each function's queues: what events reach it.
+    queue_of = {}
+    for resource in resources.values():
+        props = resource.get("Properties", {})
+        if resource["Type"] == "AWS::Lambda::EventSourceMapping":
+            queue_of[_function_ref(props.get("EventSourceArn", {}))] = _function_ref(props.get("FunctionName"))
+    for resource in resources.values():
+        props = resource.get("Properties", {})
+        if resource["Type"] == "AWS::Events::Rule" and "EventPattern" in props:
+            for target in props.get("Targets", []):
+                function = queue_of.get(_function_ref(target.get("Arn")))
+                if function in functions:
+                    functions[function]["rules"].append(props["EventPattern"])
     for info in functions.values():
         info["http"].sort(key=lambda r: (r["path"], r["method"]))
     return functions

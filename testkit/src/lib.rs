@@ -133,6 +133,9 @@ pub struct FunctionDef {
     pub http: Vec<HttpRoute>,
     #[serde(default)]
     pub schedules: Vec<String>,
+    /// The `EventPattern`s of the EventBridge rules that feed this function's queues.
+    #[serde(default)]
+    pub rules: Vec<serde_json::Value>,
     /// Seconds, from the template.
     #[serde(default = "default_timeout")]
     pub timeout: u64,

@@ -351,6 +351,25 @@ def _function_ref(node: Any) -> str | None:
     return None
 
 
+def _stream_source(props: dict, table: str, resolver: StackResolver) -> dict:
+    """A DynamoDB stream event source mapping, with Lambda's defaults where the template is silent."""
+    on_failure = props.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination")
+    failure_queue = _function_ref(on_failure) if on_failure else None
+    return {
+        "streamArn": resolver.get_att(table, "StreamArn"),
+        "tableName": resolver.physical_id(table),
+        "startingPosition": props.get("StartingPosition", "LATEST"),
+        "batchSize": props.get("BatchSize", 100),
+        "maximumBatchingWindowInSeconds": props.get("MaximumBatchingWindowInSeconds", 0),
+        # -1: retried until the record expires from the stream.
+        "maximumRetryAttempts": props.get("MaximumRetryAttempts", -1),
+        "bisectBatchOnFunctionError": props.get("BisectBatchOnFunctionError", False),
+        "functionResponseTypes": props.get("FunctionResponseTypes", []),
+        "onFailureQueueUrl": resolver.get_att(failure_queue, "QueueUrl") if failure_queue else None,
+        "onFailureQueueArn": resolver.get_att(failure_queue, "Arn") if failure_queue else None,
+    }
+
+
 def describe_functions(expanded: dict, resolver: StackResolver) -> dict[str, dict]:
     resources = expanded["Resources"]
     functions: dict[str, dict] = {}
@@ -372,6 +391,7 @@ def describe_functions(expanded: dict, resolver: StackResolver) -> dict[str, dic
             "http": [],
             "schedules": [],
             "rules": [],
+            "streams": [],
         }
 
     for resource in resources.values():
@@ -380,6 +400,8 @@ def describe_functions(expanded: dict, resolver: StackResolver) -> dict[str, dic
             target = _function_ref(props.get("FunctionName"))
             source = props.get("EventSourceArn", {})
             queue = _function_ref(source)
+            if target in functions and resources.get(queue, {}).get("Type") == "AWS::DynamoDB::Table":
+                functions[target]["streams"].append(_stream_source(props, queue, resolver))
             if target in functions and resources.get(queue, {}).get("Type") == "AWS::SQS::Queue":
                 functions[target]["sqs"].append({
                     "queueUrl": resolver.get_att(queue, "QueueUrl"),

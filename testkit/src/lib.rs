@@ -133,6 +133,8 @@ pub struct FunctionDef {
     pub http: Vec<HttpRoute>,
     #[serde(default)]
     pub schedules: Vec<String>,
+    #[serde(default)]
+    pub streams: Vec<StreamSource>,
     /// The `EventPattern`s of the EventBridge rules that feed this function's queues.
     #[serde(default)]
     pub rules: Vec<serde_json::Value>,
@@ -152,6 +154,24 @@ pub struct SqsSource {
     pub queue_arn: String,
     pub batch_size: Option<u32>,
     pub maximum_batching_window_in_seconds: Option<u32>,
+}
+
+/// A DynamoDB stream event source mapping, as the template configures it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StreamSource {
+    pub stream_arn: String,
+    pub table_name: String,
+    pub starting_position: String,
+    pub batch_size: u32,
+    pub maximum_batching_window_in_seconds: u32,
+    /// -1: until the record expires from the stream.
+    pub maximum_retry_attempts: i64,
+    pub bisect_batch_on_function_error: bool,
+    #[serde(default)]
+    pub function_response_types: Vec<String>,
+    pub on_failure_queue_url: Option<String>,
+    pub on_failure_queue_arn: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -9,7 +9,7 @@
 //! spends, the terminal is not.
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
-use shared::adapters::memory::{MemoryBus, MemoryIdempotency, MemoryProcessed, MemoryShop};
+use shared::adapters::memory::{MemoryBus, MemoryIdempotency, MemoryShop};
 use shared::adapters::memory_dlq::MemoryDeadLetters;
 use shared::adapters::sandbox_payments::SandboxGateway;
 use shared::consumer::{handle_batch, Consumer};
@@ -133,7 +133,7 @@ fn bench_consumers(c: &mut Criterion) {
     bench_consumer(&mut group, &rt, "email", || email::Email {
         customers: email::memory::MemoryCustomers::default().with(CUSTOMER, "ada@example.com", "Ada Lovelace"),
         mailer: email::memory::MemoryMailer::default(),
-        markers: MemoryProcessed::default(),
+        records: shared::adapters::memory_records::MemoryOrderRecords::default(),
     });
     bench_consumer(&mut group, &rt, "inventory", || inventory::Inventory {
         stock: inventory::memory::MemoryStock::default()

@@ -6,11 +6,13 @@ use checkout::{Checkout, Ports};
 use chrono::{DateTime, TimeZone, Utc};
 use serde_json::{json, Value};
 use shared::adapters::memory::{MemoryBus, MemoryIdempotency, MemoryShop};
+use shared::adapters::memory_records::RecordTable;
 use shared::adapters::sandbox_payments::SandboxGateway;
 use shared::domain::pricing::Product;
 use shared::domain::{Currency, Money, OrderId, OrderStatus};
 use shared::faults::{Faults, Faulty};
-use shared::ports::{IdempotencyStore, OrderStore};
+use shared::out_of_order::OrderRecord;
+use shared::ports::{IdempotencyStore, OrderStore, StoreError};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
@@ -94,10 +96,15 @@ pub struct World {
 /// The inventory consumer's `Stock` over the checkout's own products (one DynamoDB table in
 /// AWS), so that stock is checked end to end: initial = available + reserved + committed.
 /// Cheap to clone: every clone is the same stock.
+///
+/// Only commits are modelled: this world's orders are never cancelled by their customer (the
+/// checkout's own cancellations are never announced), so no restock or release reaches it. A
+/// world that cancels needs `MemoryShop` to move `available` back; until then such a movement
+/// is refused, and the refusal shows as a failed delivery in [`World::check`].
 #[derive(Clone)]
 pub struct ShopStock {
     shop: Arc<MemoryShop>,
-    markers: Arc<std::sync::Mutex<BTreeSet<String>>>,
+    records: Arc<std::sync::Mutex<RecordTable>>,
     committed: Arc<std::sync::Mutex<BTreeMap<String, i64>>>,
 }
 
@@ -109,14 +116,14 @@ impl ShopStock {
 
 #[async_trait::async_trait]
 impl inventory::Stock for ShopStock {
-    async fn is_processed(&self, marker: &shared::ports::Marker) -> Result<bool, shared::ports::StoreError> {
-        Ok(self.markers.lock().unwrap().contains(&marker.key()))
+    async fn record(&self, consumer: &'static str, order_id: OrderId) -> Result<OrderRecord, StoreError> {
+        Ok(self.records.lock().unwrap().get(consumer, order_id))
     }
 
     async fn levels(
         &self,
         skus: &[shared::domain::Sku],
-    ) -> Result<std::collections::HashMap<shared::domain::Sku, inventory::Level>, shared::ports::StoreError> {
+    ) -> Result<std::collections::HashMap<shared::domain::Sku, inventory::Level>, StoreError> {
         let level = |sku: &shared::domain::Sku| inventory::Level {
             available: self.shop.stock(sku.as_str()).available,
             threshold: None,
@@ -124,23 +131,27 @@ impl inventory::Stock for ShopStock {
         Ok(skus.iter().map(|sku| (sku.clone(), level(sku))).collect())
     }
 
-    async fn commit(
+    async fn apply(
         &self,
-        marker: &shared::ports::Marker,
+        record: &OrderRecord,
+        movement: inventory::Movement,
         lines: &[(shared::domain::Sku, u64)],
-    ) -> Result<shared::ports::Applied, inventory::CommitError> {
-        // Marker and stock change as one transaction: checked and applied under one lock.
-        let mut markers = self.markers.lock().unwrap();
-        if markers.contains(&marker.key()) {
-            return Ok(shared::ports::Applied::AlreadyProcessed);
+    ) -> Result<(), inventory::CommitError> {
+        if movement != inventory::Movement::Commit {
+            let why =
+                format!("the checkout world models no {movement:?} (no order of it is cancelled by its customer)");
+            return Err(StoreError::Corrupt(why).into());
         }
+        // Record and stock change as one transaction: checked and applied under one lock.
+        let mut records = self.records.lock().unwrap();
+        records.check(record)?;
         self.shop.commit_reserved(lines).map_err(inventory::CommitError::NotReserved)?;
         let mut committed = self.committed.lock().unwrap();
         for (sku, q) in lines {
             *committed.entry(sku.as_str().to_owned()).or_default() += *q as i64;
         }
-        markers.insert(marker.key());
-        Ok(shared::ports::Applied::Done)
+        records.put(record.clone());
+        Ok(())
     }
 }
 
@@ -153,7 +164,7 @@ impl Default for World {
         });
         let shop = Arc::new(shop);
         World {
-            stock: ShopStock { shop: shop.clone(), markers: Default::default(), committed: Default::default() },
+            stock: ShopStock { shop: shop.clone(), records: Default::default(), committed: Default::default() },
             shop,
             bus: Arc::new(MemoryBus::default()),
             gateway: Arc::new(SandboxGateway::in_memory()),
@@ -235,13 +246,17 @@ impl World {
         }
     }
 
-    /// SQS delivers every event on the bus (duplicates included) to the inventory consumer,
-    /// which commits each placed order's reservation once.
+    /// SQS delivers every event on the bus that the inventory consumer's rule routes to it
+    /// (duplicates included), which commits each placed order's reservation once.
     async fn deliver_to_inventory(&self) -> usize {
+        use shared::events::Accepts;
         let consumer = inventory::Inventory { stock: self.stock.clone(), bus: MemoryBus::default() };
         let dead_letters = shared::adapters::memory_dlq::MemoryDeadLetters::default();
+        let routed = |e: &&shared::events::Outbound| {
+            inventory::InventoryEvents::ACCEPTED.iter().any(|(source, t, _)| e.source == *source && e.detail_type == *t)
+        };
         let mut failed = 0;
-        for event in self.bus.published().iter().filter(|e| e.detail_type == "order.placed") {
+        for event in self.bus.published().iter().filter(routed) {
             let body = json!({
                 "version": "0", "id": "explorer", "detail-type": event.detail_type, "source": event.source,
                 "account": "123456789012", "time": "2027-01-15T08:00:00Z", "region": "us-east-1", "resources": [],

@@ -12,19 +12,21 @@
 //! after the visibility timeout), and, at every transactional write, a transaction conflict
 //! (which the harness retries in process, so it must not cost a receive).
 //!
-//! The one allowed duplicate: e-mail is an external effect, guarded by a lease rather than a
-//! transaction. When the receipt was sent but the marker was not written (the send's answer
-//! was lost, the invocation died after sending, or the marker write failed), the next receive
-//! sends it again. So e-mail is at-least-once, at most twice under one fault, and exactly once
-//! under every other fault.
+//! The one allowed duplicate: e-mail is an external effect, guarded by a lease on the order's
+//! record rather than a transaction. When the receipt was sent but its stage was not recorded
+//! (the send's answer was lost, the invocation died after sending, or the recording write
+//! failed), the next receive sends it again. So e-mail is at-least-once, at most twice under
+//! one fault, and exactly once under every other fault.
 
 use crate::checkout_world::Checked;
 use crate::schedule::Report;
 use async_trait::async_trait;
 use shared::consumer::{handle_batch, Consumer};
+use shared::domain::OrderId;
 use shared::domain::{Currency, CustomerId, Sku};
 use shared::events::{Envelope, OrderPlacedV1};
 use shared::faults::{Fault, Faults, Faulty};
+use shared::out_of_order::{OrderRecord, OrderRecords};
 use shared::ports::{Applied, ErrorKind, Marker, StoreError};
 use shared::testing::{eventbridge_body, failed_ids, order_placed, sqs_batch};
 use std::collections::{HashMap, HashSet};
@@ -40,9 +42,9 @@ pub const VISIBILITY_MS: i64 = 60_000;
 /// The queues' `maxReceiveCount`: after that many receives the message is in the DLQ.
 pub const MAX_RECEIVES: u32 = 3;
 
-const CUSTOMER: &str = "cust-ada";
+pub(crate) const CUSTOMER: &str = "cust-ada";
 /// Two SKUs, so that recommendations has pairs to count, and both end low on stock.
-const LINES: &[(&str, u32, i64)] = &[("MUG", 2, 1250), ("TEE", 1, 2000)];
+pub(crate) const LINES: &[(&str, u32, i64)] = &[("MUG", 2, 1250), ("TEE", 1, 2000)];
 
 fn store(kind: ErrorKind) -> StoreError {
     match kind {
@@ -51,8 +53,10 @@ fn store(kind: ErrorKind) -> StoreError {
     }
 }
 
-/// The calls that write a DynamoDB transaction, where `TransactionConflict` can cancel.
-const TRANSACTIONS: &[&str] = &["ledger.credit", "counters.add", "stock.commit", "copurchases.count"];
+/// The calls that write a DynamoDB transaction, or claim an order's record, where a concurrent
+/// writer cancels them as a conflict. (Recording an e-mail's outcome is not among them: the
+/// claim holds the order, so a conflict there means the lease was lost, not a race to retry.)
+const TRANSACTIONS: &[&str] = &["ledger.apply", "counters.add", "stock.apply", "copurchases.count", "records.claim"];
 
 /// The faults that make sense at a consumer's call.
 pub fn faults_at(call: &str) -> Vec<Fault> {
@@ -79,8 +83,13 @@ impl<P> Injected<P> {
 
 #[async_trait]
 impl<P: loyalty::LoyaltyLedger> loyalty::LoyaltyLedger for Injected<P> {
-    async fn credit(&self, marker: &Marker, credit: &loyalty::Credit) -> Result<Applied, StoreError> {
-        self.faults.call("ledger.credit", self.inner.credit(marker, credit), store).await
+    async fn record(&self, consumer: &'static str, order_id: OrderId) -> Result<OrderRecord, StoreError> {
+        self.faults.call("ledger.record", self.inner.record(consumer, order_id), store).await
+    }
+
+    async fn apply(&self, record: &OrderRecord, change: &loyalty::Change) -> Result<(), loyalty::LedgerError> {
+        let fail = |k| loyalty::LedgerError::Store(store(k));
+        self.faults.call("ledger.apply", self.inner.apply(record, change), fail).await
     }
 }
 
@@ -93,17 +102,36 @@ impl<P: analytics::Counters> analytics::Counters for Injected<P> {
 
 #[async_trait]
 impl<P: inventory::Stock> inventory::Stock for Injected<P> {
-    async fn is_processed(&self, marker: &Marker) -> Result<bool, StoreError> {
-        self.faults.call("stock.is_processed", self.inner.is_processed(marker), store).await
+    async fn record(&self, consumer: &'static str, order_id: OrderId) -> Result<OrderRecord, StoreError> {
+        self.faults.call("stock.record", self.inner.record(consumer, order_id), store).await
     }
 
     async fn levels(&self, skus: &[Sku]) -> Result<HashMap<Sku, inventory::Level>, StoreError> {
         self.faults.call("stock.levels", self.inner.levels(skus), store).await
     }
 
-    async fn commit(&self, marker: &Marker, lines: &[(Sku, u64)]) -> Result<Applied, inventory::CommitError> {
+    async fn apply(
+        &self,
+        record: &OrderRecord,
+        movement: inventory::Movement,
+        lines: &[(Sku, u64)],
+    ) -> Result<(), inventory::CommitError> {
         let fail = |k| inventory::CommitError::Store(store(k));
-        self.faults.call("stock.commit", self.inner.commit(marker, lines), fail).await
+        self.faults.call("stock.apply", self.inner.apply(record, movement, lines), fail).await
+    }
+}
+
+#[async_trait]
+impl<P: OrderRecords> OrderRecords for Injected<P> {
+    async fn load(&self, consumer: &'static str, order_id: OrderId) -> Result<OrderRecord, StoreError> {
+        self.faults.call("records.load", self.inner.load(consumer, order_id), store).await
+    }
+
+    /// Named by what the write does, so that each is a fault point of its own: a claim takes
+    /// the order's lease; any other write records an outcome (the stage applied, or a release).
+    async fn save(&self, record: &OrderRecord) -> Result<(), StoreError> {
+        let call = if record.lease_until_ms.is_some() { "records.claim" } else { "records.record" };
+        self.faults.call(call, self.inner.save(record), store).await
     }
 }
 
@@ -134,7 +162,8 @@ impl<P: email::Mailer> email::Mailer for Injected<P> {
 
 /// One consumer over its fakes.
 pub trait Subject: Send + Sync + Sized {
-    type Consumer: Consumer<Event = OrderPlacedV1>;
+    /// Accepts `order.placed` (among others, maybe).
+    type Consumer: Consumer;
     /// A fresh world, before the event.
     fn given() -> Self;
     /// The consumer of one invocation, its ports behind `faults`.
@@ -144,7 +173,7 @@ pub trait Subject: Send + Sync + Sized {
 }
 
 pub struct LoyaltyWorld {
-    ledger: Arc<loyalty::memory::MemoryLedger>,
+    pub(crate) ledger: Arc<loyalty::memory::MemoryLedger>,
 }
 
 impl Subject for LoyaltyWorld {
@@ -197,12 +226,12 @@ impl Subject for AnalyticsWorld {
 }
 
 pub struct InventoryWorld {
-    stock: Arc<inventory::memory::MemoryStock>,
+    pub(crate) stock: Arc<inventory::memory::MemoryStock>,
     bus: Arc<shared::adapters::memory::MemoryBus>,
 }
 
 /// Before the event: what the checkout reserved for it, and little enough left to warn.
-fn initial_stock(sku: &str) -> inventory::memory::Product {
+pub(crate) fn initial_stock(sku: &str) -> inventory::memory::Product {
     let reserved = LINES.iter().find(|(s, ..)| *s == sku).map_or(0, |(_, q, _)| i64::from(*q));
     inventory::memory::Product { available: 3, reserved, threshold: Some(5) }
 }
@@ -234,8 +263,8 @@ impl Subject for InventoryWorld {
                 format!("inventory {sku}: {now:?}, expected the reservation of {before:?} committed once")
             });
         }
-        let markers = self.stock.markers();
-        c.expect(markers == 1, || format!("inventory has {markers} markers for one event"));
+        let records = self.stock.records();
+        c.expect(records == 1, || format!("inventory has {records} order records for one order"));
         // Low-stock warnings are at-least-once, each with an ID derived from (event, SKU), so
         // a republished one is a duplicate its consumers drop.
         let warned: HashSet<_> = self.bus.published().iter().map(|e| e.event_id).collect();
@@ -273,15 +302,15 @@ impl Subject for RecommendationsWorld {
 
 pub struct EmailWorld {
     customers: Arc<email::memory::MemoryCustomers>,
-    mailer: Arc<email::memory::MemoryMailer>,
-    markers: Arc<shared::adapters::memory::MemoryProcessed>,
+    pub(crate) mailer: Arc<email::memory::MemoryMailer>,
+    pub(crate) records: Arc<shared::adapters::memory_records::MemoryOrderRecords>,
 }
 
-/// Where the receipt was sent and its marker not written: the next receive sends it again.
-fn may_send_twice(fault: Option<(&str, Fault)>) -> bool {
+/// Where the receipt was sent and its stage not recorded: the next receive sends it again.
+pub(crate) fn may_send_twice(fault: Option<(&str, Fault)>) -> bool {
     match fault {
         Some(("mailer.send", fault)) => fault != Fault::FailBefore(ErrorKind::Transient),
-        Some(("processed.complete", fault)) => matches!(fault, Fault::FailBefore(_)),
+        Some(("records.record", fault)) => matches!(fault, Fault::FailBefore(_)),
         _ => false,
     }
 }
@@ -290,14 +319,14 @@ impl Subject for EmailWorld {
     type Consumer = email::Email<
         Injected<email::memory::MemoryCustomers>,
         Injected<email::memory::MemoryMailer>,
-        Faulty<shared::adapters::memory::MemoryProcessed>,
+        Injected<shared::adapters::memory_records::MemoryOrderRecords>,
     >;
 
     fn given() -> Self {
         EmailWorld {
             customers: Arc::new(email::memory::MemoryCustomers::default().with(CUSTOMER, "ada@example.com", "Ada")),
             mailer: Arc::default(),
-            markers: Arc::default(),
+            records: Arc::default(),
         }
     }
 
@@ -305,7 +334,7 @@ impl Subject for EmailWorld {
         email::Email {
             customers: Injected::new(faults, &self.customers),
             mailer: Injected::new(faults, &self.mailer),
-            markers: Faulty { faults: faults.clone(), inner: self.markers.clone() },
+            records: Injected::new(faults, &self.records),
         }
     }
 
@@ -319,7 +348,7 @@ impl Subject for EmailWorld {
 // ---- Delivery and recovery, as SQS does them. ----
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Ran {
+pub(crate) enum Ran {
     /// The batch response named no failure: SQS deletes the message.
     Processed,
     /// The record was reported failed: it comes back after the visibility timeout.
@@ -331,7 +360,13 @@ enum Ran {
 }
 
 /// One receive of `body`, its `receive_count`th, at `now_ms`, behind `faults`.
-async fn receive<S: Subject>(world: &S, faults: &Arc<Faults>, body: &str, receive_count: u32, now_ms: i64) -> Ran {
+pub(crate) async fn receive<S: Subject>(
+    world: &S,
+    faults: &Arc<Faults>,
+    body: &str,
+    receive_count: u32,
+    now_ms: i64,
+) -> Ran {
     let consumer = world.consumer(faults);
     let dead_letters = shared::adapters::memory_dlq::MemoryDeadLetters::default();
     let mut batch = sqs_batch(&[body.to_owned()]);

@@ -9,6 +9,7 @@
 //! Everything runs against the in-memory fakes, which keep the AWS adapters' semantics, on a
 //! paused tokio clock, so a schedule is cheap and replays exactly.
 
+pub mod arrival;
 pub mod checkout_world;
 pub mod consumers;
 pub mod random;

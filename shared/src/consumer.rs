@@ -5,6 +5,8 @@
 //! Outcomes, logged once per record with `eventId`, `orderId`, `correlationId` and the consumer:
 //! - `processed`: the effect happened now;
 //! - `duplicate-skipped`: the event was processed before (at-least-once delivery, replays);
+//! - `superseded-skipped`: the order's cancellation arrived first and voids this event
+//!   ([`crate::out_of_order`]);
 //! - `dead-lettered`: retrying cannot help: a poison message (not an event this consumer
 //!   knows: unparseable, unknown type or version) or a failure of kind `permanent`. It is sent
 //!   at once to the consumer's dead-letter queue (its body and message attributes intact, plus
@@ -46,6 +48,8 @@ impl Delivery {
 pub enum Outcome {
     Processed,
     DuplicateSkipped,
+    /// The order was cancelled before this event arrived: nothing is due ([`crate::out_of_order`]).
+    Superseded,
 }
 
 impl From<crate::ports::Applied> for Outcome {
@@ -156,6 +160,9 @@ pub async fn handle_batch<C: Consumer>(
             Ok(Outcome::DuplicateSkipped) => {
                 span.in_scope(|| tracing::info!(outcome = "duplicate-skipped", "event already processed"))
             }
+            Ok(Outcome::Superseded) => span.in_scope(|| {
+                tracing::info!(outcome = "superseded-skipped", "the order was cancelled before this event arrived")
+            }),
             Err(error) if error.kind() == ErrorKind::Permanent => {
                 let sent = tracing::Instrument::instrument(
                     dead_letter(dead_letters, record, ErrorKind::Permanent, &error.to_string()),

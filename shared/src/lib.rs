@@ -12,6 +12,8 @@ pub mod deadline;
 pub mod domain;
 pub mod events;
 pub mod faults;
+pub mod http;
+pub mod out_of_order;
 pub mod ports;
 pub mod publishing;
 pub mod retry;

@@ -2,7 +2,9 @@
 //! body is an EventBridge event whose detail is our envelope).
 
 use crate::domain::{Currency, CustomerId, OrderId};
-use crate::events::{Envelope, EventData, OrderPlacedLine, OrderPlacedV1};
+use crate::events::{
+    Accepts, Envelope, EventData, OrderCancelledV1, OrderDeliveredV1, OrderPlacedLine, OrderPlacedV1, OrderShippedV1,
+};
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use chrono::Utc;
 use serde_json::json;
@@ -20,6 +22,42 @@ pub fn order_placed(customer: &str, lines: &[(&str, u32, i64)]) -> Envelope<Orde
     let total = lines.iter().map(|l| l.unit_price * i64::from(l.quantity)).sum();
     let data = OrderPlacedV1 { customer_id: CustomerId(customer.to_owned()), lines, total, currency: Currency::EUR };
     Envelope::new(OrderId::new(), 2, "corr-test", Utc::now(), data)
+}
+
+/// The customer's cancellation of `placed` (order version 3), as the checkout announces it:
+/// the same order, lines and total, so that its consumers can undo what `order.placed` did.
+pub fn order_cancelled(placed: &Envelope<OrderPlacedV1>) -> Envelope<OrderCancelledV1> {
+    let p = &placed.data;
+    let data = OrderCancelledV1 {
+        customer_id: p.customer_id.clone(),
+        lines: p.lines.clone(),
+        total: p.total,
+        currency: p.currency,
+    };
+    Envelope::new(placed.order_id, 3, "corr-cancel", Utc::now(), data)
+}
+
+/// `placed` handed to UPS (order version 3).
+pub fn order_shipped(placed: &Envelope<OrderPlacedV1>) -> Envelope<OrderShippedV1> {
+    let data = OrderShippedV1 {
+        customer_id: placed.data.customer_id.clone(),
+        carrier: "UPS".into(),
+        tracking_id: "1Z999AA10123456784".into(),
+    };
+    Envelope::new(placed.order_id, 3, "corr-ship", Utc::now(), data)
+}
+
+/// `placed`, shipped, then delivered (order version 4).
+pub fn order_delivered(placed: &Envelope<OrderPlacedV1>) -> Envelope<OrderDeliveredV1> {
+    let data = OrderDeliveredV1 { customer_id: placed.data.customer_id.clone() };
+    Envelope::new(placed.order_id, 4, "corr-deliver", Utc::now(), data)
+}
+
+/// `envelope` as a consumer of the event set `E` receives it. Panics when `E` does not accept
+/// it: a fixture for the pure functions of consumers that accept several events.
+pub fn received_as<E: Accepts, D: EventData>(envelope: &Envelope<D>) -> Envelope<E> {
+    let detail = serde_json::to_value(envelope).expect("catalogue types always serialise");
+    Envelope::from_detail(&detail).unwrap_or_else(|e| panic!("{} is not accepted: {e}", D::TYPE))
 }
 
 /// The EventBridge event EventBridge would deliver for `envelope`.
@@ -101,5 +139,92 @@ impl<C> std::ops::Deref for Given<C> {
     type Target = C;
     fn deref(&self) -> &C {
         &self.consumer
+    }
+}
+
+/// Whether the EventBridge rules feeding a consumer's queue (their `EventPattern`s, as
+/// `testkit`'s stack description lists them) match exactly the events it accepts: the same
+/// sources and the same detail-types, none missing (lost events) and none extra (poison the
+/// consumer would dead-letter). A description of every difference when they do not.
+pub fn rules_match<E: Accepts>(rules: &[serde_json::Value]) -> Result<(), String> {
+    use std::collections::BTreeSet;
+    let listed = |field: &str| -> Result<BTreeSet<String>, String> {
+        let mut found = BTreeSet::new();
+        for rule in rules {
+            let values = rule[field].as_array().ok_or_else(|| format!("a rule without a {field} list: {rule}"))?;
+            for value in values {
+                let value = value.as_str().ok_or_else(|| format!("a {field} that is not a plain string: {value}"))?;
+                found.insert(value.to_owned());
+            }
+        }
+        Ok(found)
+    };
+    let (sources, types) = (listed("source")?, listed("detail-type")?);
+    let want_sources: BTreeSet<String> = E::ACCEPTED.iter().map(|(s, _, _)| (*s).to_owned()).collect();
+    let want_types: BTreeSet<String> = E::ACCEPTED.iter().map(|(_, t, _)| (*t).to_owned()).collect();
+    let mut differences = Vec::new();
+    for (what, have, want) in [("source", &sources, &want_sources), ("detail-type", &types, &want_types)] {
+        let missing: Vec<_> = want.difference(have).collect();
+        let extra: Vec<_> = have.difference(want).collect();
+        if !missing.is_empty() {
+            differences.push(format!("{what} accepted but not routed: {missing:?}"));
+        }
+        if !extra.is_empty() {
+            differences.push(format!("{what} routed but not accepted: {extra:?}"));
+        }
+    }
+    if rules.is_empty() {
+        differences.push("no rule feeds the consumer".into());
+    }
+    if differences.is_empty() {
+        Ok(())
+    } else {
+        Err(differences.join("; "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    crate::event_set! {
+        enum Lifecycle { Placed(OrderPlacedV1), Shipped(OrderShippedV1) }
+    }
+
+    #[test]
+    fn rules_naming_exactly_the_accepted_sources_and_types_match() {
+        let rule =
+            json!({"source": ["shop.checkout", "shop.fulfilment"], "detail-type": ["order.shipped", "order.placed"]});
+        assert_eq!(rules_match::<Lifecycle>(&[rule]), Ok(()));
+    }
+
+    #[test]
+    fn a_rule_missing_an_accepted_type_does_not_match() {
+        let rule = json!({"source": ["shop.checkout", "shop.fulfilment"], "detail-type": ["order.placed"]});
+        let why = rules_match::<Lifecycle>(&[rule]).unwrap_err();
+        assert!(why.contains("not routed") && why.contains("order.shipped"), "{why}");
+    }
+
+    #[test]
+    fn a_rule_routing_a_type_the_consumer_refuses_does_not_match() {
+        let rule = json!({"source": ["shop.checkout"], "detail-type": ["order.placed", "order.cancelled"]});
+        let why = rules_match::<OrderPlacedV1>(&[rule]).unwrap_err();
+        assert!(why.contains("routed but not accepted") && why.contains("order.cancelled"), "{why}");
+    }
+
+    #[test]
+    fn no_rule_at_all_does_not_match() {
+        assert!(rules_match::<OrderPlacedV1>(&[]).is_err());
+    }
+
+    #[test]
+    fn lifecycle_fixtures_belong_to_the_placed_order_and_follow_its_version() {
+        let placed = order_placed("ada", &[("MUG", 2, 1250)]);
+        let (cancelled, shipped, delivered) =
+            (order_cancelled(&placed), order_shipped(&placed), order_delivered(&placed));
+        assert_eq!([cancelled.order_id, shipped.order_id, delivered.order_id], [placed.order_id; 3]);
+        assert_eq!([placed.order_version, cancelled.order_version, delivered.order_version], [2, 3, 4]);
+        assert_eq!((cancelled.data.lines, cancelled.data.total), (placed.data.lines.clone(), placed.data.total));
     }
 }

@@ -1,35 +1,16 @@
 //! The receipt, rendered as plain text and HTML from the event alone (a pure function).
 
-use crate::{Customer, Message};
+use crate::layout::{escape, greeting, html_table, rows, text_rows, Row};
+use crate::{Customer, Message, Notice};
 use shared::domain::{Money, MoneyError, OrderId};
 use shared::events::OrderPlacedV1;
-use std::fmt::Write;
-
-/// One line as the customer reads it.
-struct Row {
-    sku: String,
-    quantity: u32,
-    unit_price: Money,
-    subtotal: Money,
-}
 
 pub fn render(order_id: OrderId, customer: &Customer, order: &OrderPlacedV1) -> Result<Message, MoneyError> {
-    let rows = order
-        .lines
-        .iter()
-        .map(|l| {
-            let unit_price = Money::new(l.unit_price, order.currency);
-            Ok(Row {
-                sku: l.sku.to_string(),
-                quantity: l.quantity,
-                unit_price,
-                subtotal: unit_price.checked_mul(l.quantity)?,
-            })
-        })
-        .collect::<Result<Vec<_>, MoneyError>>()?;
+    let rows = rows(&order.lines, order.currency)?;
     // The total is what was charged, as the event states it, not a sum recomputed here.
     let total = order.total_money();
     Ok(Message {
+        notice: Notice::Receipt,
         to: customer.email.clone(),
         subject: format!("Your order {order_id}"),
         text: text(order_id, &customer.name, &rows, total),
@@ -37,57 +18,17 @@ pub fn render(order_id: OrderId, customer: &Customer, order: &OrderPlacedV1) -> 
     })
 }
 
-fn greeting(name: &str) -> String {
-    if name.trim().is_empty() {
-        "Hello,".to_owned()
-    } else {
-        format!("Hello {},", name.trim())
-    }
-}
-
 fn text(order_id: OrderId, name: &str, rows: &[Row], total: Money) -> String {
-    let mut out = format!("{}\n\nthank you for your order {order_id}.\n\n", greeting(name));
-    for r in rows {
-        let _ = writeln!(out, "  {} × {} @ {} = {}", r.sku, r.quantity, r.unit_price, r.subtotal);
-    }
-    let _ = writeln!(out, "\nTotal: {total}");
-    out
+    format!("{}\n\nthank you for your order {order_id}.\n\n{}\nTotal: {total}\n", greeting(name), text_rows(rows))
 }
 
 fn html(order_id: OrderId, name: &str, rows: &[Row], total: Money) -> String {
-    let mut out = format!(
-        "<!doctype html><html><body><p>{}</p><p>thank you for your order {order_id}.</p>\
-         <table><thead><tr><th>Item</th><th>Qty</th><th>Unit price</th><th>Subtotal</th></tr></thead><tbody>",
-        escape(&greeting(name))
-    );
-    for r in rows {
-        let _ = write!(
-            out,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            escape(&r.sku),
-            r.quantity,
-            r.unit_price,
-            r.subtotal
-        );
-    }
-    let _ = write!(out, "</tbody></table><p><strong>Total: {total}</strong></p></body></html>");
-    out
-}
-
-/// Names and SKUs come from outside: they must not become markup.
-pub fn escape(raw: &str) -> String {
-    let mut out = String::with_capacity(raw.len());
-    for c in raw.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
+    format!(
+        "<!doctype html><html><body><p>{}</p><p>thank you for your order {order_id}.</p>{}\
+         <p><strong>Total: {total}</strong></p></body></html>",
+        escape(&greeting(name)),
+        html_table(rows)
+    )
 }
 
 #[cfg(test)]

@@ -1,14 +1,15 @@
-//! ProductsTable (`sku`: `available`, `reserved`, `lowStockThreshold`) and the
-//! ProcessedEvents markers.
+//! ProductsTable (`sku`: `available`, `reserved`, `lowStockThreshold`); the order records live
+//! in the ProcessedEvents table and are written in the same transaction as the stock.
 
-use crate::{CommitError, Level, Stock};
+use crate::{CommitError, Level, Movement, Stock};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
 use aws_sdk_dynamodb::Client;
-use shared::adapters::dynamodb::processed::{marker_put, transact_once_guarded, Guarded};
-use shared::adapters::dynamodb::{batch_get_skus, build_error, get_n, get_s, n, s, unavailable, Item};
-use shared::domain::Sku;
-use shared::ports::{Applied, Marker, StoreError};
+use shared::adapters::dynamodb::order_records::{self, record_put, transact_in_order, InOrder};
+use shared::adapters::dynamodb::{batch_get_skus, build_error, get_n, get_s, n, s, Item};
+use shared::domain::{OrderId, Sku};
+use shared::out_of_order::OrderRecord;
+use shared::ports::StoreError;
 use std::collections::HashMap;
 
 pub struct DynamoStock {
@@ -22,34 +23,32 @@ fn level(item: &Item) -> Result<(Sku, Level), StoreError> {
     Ok((Sku::from(get_s(item, "sku")?), Level { available: get_n(item, "available")?, threshold }))
 }
 
-fn take_reserved(table: &str, sku: &Sku, quantity: u64) -> Result<TransactWriteItem, StoreError> {
-    let update = Update::builder()
+/// One line's update. Every condition is also false when the product does not exist, so that
+/// no movement ever creates a product item.
+fn movement(table: &str, movement: Movement, sku: &Sku, quantity: u64) -> Result<TransactWriteItem, StoreError> {
+    let (update, condition) = match movement {
+        Movement::Commit => ("SET #reserved = #reserved - :q", "#reserved >= :q"),
+        Movement::Restock => ("SET #available = #available + :q", "attribute_exists(#available)"),
+        Movement::Release => ("SET #reserved = #reserved - :q, #available = #available + :q", "#reserved >= :q"),
+    };
+    let mut builder = Update::builder()
         .table_name(table)
         .key("sku", s(sku.as_str()))
-        .update_expression("SET #reserved = #reserved - :q")
-        // Also false when the product does not exist: nothing was reserved for it.
-        .condition_expression("#reserved >= :q")
-        .expression_attribute_names("#reserved", "reserved")
-        .expression_attribute_values(":q", n(quantity))
-        .build()
-        .map_err(build_error)?;
-    Ok(TransactWriteItem::builder().update(update).build())
+        .update_expression(update)
+        .condition_expression(condition)
+        .expression_attribute_values(":q", n(quantity));
+    for name in ["reserved", "available"] {
+        if update.contains(&format!("#{name}")) || condition.contains(&format!("#{name}")) {
+            builder = builder.expression_attribute_names(format!("#{name}"), name);
+        }
+    }
+    Ok(TransactWriteItem::builder().update(builder.build().map_err(build_error)?).build())
 }
 
 #[async_trait]
 impl Stock for DynamoStock {
-    async fn is_processed(&self, marker: &Marker) -> Result<bool, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.processed_table)
-            .key("id", s(marker.key()))
-            .projection_expression("id")
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(unavailable)?;
-        Ok(out.item().is_some())
+    async fn record(&self, consumer: &'static str, order_id: OrderId) -> Result<OrderRecord, StoreError> {
+        order_records::load(&self.client, &self.processed_table, consumer, order_id).await
     }
 
     async fn levels(&self, skus: &[Sku]) -> Result<HashMap<Sku, Level>, StoreError> {
@@ -61,17 +60,21 @@ impl Stock for DynamoStock {
         items.iter().map(level).collect()
     }
 
-    async fn commit(&self, marker: &Marker, lines: &[(Sku, u64)]) -> Result<Applied, CommitError> {
-        let mut items = vec![marker_put(&self.processed_table, marker)?];
+    async fn apply(&self, record: &OrderRecord, kind: Movement, lines: &[(Sku, u64)]) -> Result<(), CommitError> {
+        let mut items = vec![record_put(&self.processed_table, record)?];
         for (sku, quantity) in lines {
-            items.push(take_reserved(&self.products_table, sku, *quantity)?);
+            items.push(movement(&self.products_table, kind, sku, *quantity)?);
         }
-        match transact_once_guarded(&self.client, items).await? {
-            Guarded::Applied(applied) => Ok(applied),
-            // Action i + 1 is line i (action 0 is the marker).
-            Guarded::ConditionsFailed(actions) => Err(CommitError::NotReserved(
-                actions.iter().filter_map(|i| lines.get(i.wrapping_sub(1))).map(|(sku, _)| sku.clone()).collect(),
-            )),
+        match transact_in_order(&self.client, items).await? {
+            InOrder::Applied => Ok(()),
+            InOrder::ConditionsFailed(actions) => {
+                // Action i + 1 is line i (action 0 is the record).
+                let skus = actions.iter().filter_map(|i| lines.get(i.wrapping_sub(1))).map(|(sku, _)| sku.clone());
+                Err(match kind {
+                    Movement::Commit | Movement::Release => CommitError::NotReserved(skus.collect()),
+                    Movement::Restock => CommitError::UnknownProducts(skus.collect()),
+                })
+            }
         }
     }
 }

@@ -1,24 +1,34 @@
-//! Inventory: turns an order's reservation into a committed decrement and warns when an ordered
-//! SKU runs low.
+//! Inventory: moves an order's stock as its lifecycle events arrive, in whatever order they
+//! arrive, and warns when an ordered SKU runs low.
 //!
-//! At checkout the order's quantities moved from `available` to `reserved`; once the order is
-//! placed they leave the shop, so each line's `reserved` drops by its quantity, in one
-//! transaction with the processed-event marker. Every SKU of the order whose `available` is
-//! below its `lowStockThreshold` is announced as `inventory.low-stock`.
+//! At checkout the order's quantities moved from `available` to `reserved`. Then:
+//! - `order.placed`: they leave the shop: `reserved -= q` (a [`Movement::Commit`]);
+//! - `order.cancelled` after placed: they come back: `available += q` ([`Movement::Restock`]);
+//! - `order.cancelled` before placed: the reservation is given back, `reserved -= q,
+//!   available += q` ([`Movement::Release`]), and the order's record keeps the tombstone, so
+//!   that placed, arriving later, is skipped.
 //!
-//! The effect is a DynamoDB write *and* a publish, and no transaction spans both. The order is:
-//! 1. marker present → duplicate, nothing to do;
+//! Both orders of arrival end with the same stock (`reserved - q`, `available + q`). Which
+//! movement an event makes is the out-of-order rule's decision ([`shared::out_of_order`]) from
+//! this consumer's record of the order, written in one transaction with the movement.
+//!
+//! An order placed also announces every SKU of it whose `available` is below its
+//! `lowStockThreshold` as `inventory.low-stock`. That effect is a DynamoDB write *and* a
+//! publish, and no transaction spans both. The order is:
+//! 1. the order's record says placed was applied, or the order was cancelled → skip;
 //! 2. read the SKUs' available stock and thresholds;
 //! 3. publish the low-stock events, with ids derived from (order.placed eventId, SKU);
-//! 4. commit the decrement with the marker.
+//! 4. commit the decrement with the record.
 //!
-//! No low-stock event is ever lost: the marker is written only after the bus accepted every
-//! warning, so a failure or crash anywhere before it leaves no marker and the retry publishes
-//! again. The retry's events carry the same ids, so consumers that dedupe on `eventId` see one
-//! event. The price is at-least-once publication (retries and concurrent duplicates may put the
-//! same event on the bus twice), which every consumer of the bus must tolerate anyway. A retry
-//! reads fresh levels, so it may find a SKU no longer low and not repeat that warning; the
-//! warning the first attempt published stands, which is correct: it was low when we looked.
+//! No low-stock event is ever lost: the record is written only after the bus accepted every
+//! warning, so a failure or crash anywhere before it leaves the record as it was and the retry
+//! publishes again. The retry's events carry the same ids, so consumers that dedupe on
+//! `eventId` see one event. The price is at-least-once publication (retries and concurrent
+//! duplicates may put the same event on the bus twice), which every consumer of the bus must
+//! tolerate anyway. A retry reads fresh levels, so it may find a SKU no longer low and not
+//! repeat that warning; the warning the first attempt published stands, which is correct: it
+//! was low when we looked. So does a warning of an order whose cancellation won the race to
+//! the record (the placed delivery then finds itself superseded and commits nothing).
 
 pub mod dynamo;
 pub mod low_stock;
@@ -27,9 +37,10 @@ pub mod memory;
 use async_trait::async_trait;
 use shared::config::{Env, MissingEnv};
 use shared::consumer::{Consumer, ConsumerError, Delivery, Outcome};
-use shared::domain::{MoneyError, Sku};
-use shared::events::{Envelope, OrderPlacedV1};
-use shared::ports::{Applied, EventPublisher, Marker, PublishError, StoreError};
+use shared::domain::{MoneyError, OrderId, Sku};
+use shared::events::{Envelope, OrderCancelledV1, OrderPlacedV1};
+use shared::out_of_order::{Decision, OrderRecord, Stage, Stages};
+use shared::ports::{EventPublisher, PublishError, StoreError};
 use shared::publishing::{publish_all, Backoff};
 use std::collections::HashMap;
 use std::time::Duration;
@@ -39,8 +50,62 @@ use std::time::Duration;
 pub const PUBLISH_BACKOFF: Backoff =
     Backoff { attempts: 3, base: Duration::from_millis(50), max: Duration::from_millis(400) };
 
-/// A transaction takes 100 actions; one is the marker.
+/// A transaction takes 100 actions; one is the order's record.
 pub const MAX_SKUS_PER_ORDER: usize = 99;
+
+shared::event_set! {
+    /// What inventory reacts to: the order that takes its reservation, and its cancellation.
+    pub enum InventoryEvents {
+        Placed(OrderPlacedV1),
+        Cancelled(OrderCancelledV1),
+    }
+}
+
+impl InventoryEvents {
+    pub fn stage(&self) -> Stage {
+        match self {
+            InventoryEvents::Placed(_) => Stage::Placed,
+            InventoryEvents::Cancelled(_) => Stage::Cancelled,
+        }
+    }
+
+    /// The order's quantity per SKU, its lines combined.
+    pub fn lines(&self) -> Result<Vec<(Sku, u64)>, MoneyError> {
+        let per_sku = match self {
+            InventoryEvents::Placed(placed) => placed.per_sku()?,
+            // The cancellation carries the placed order's lines: combined the same way.
+            InventoryEvents::Cancelled(c) => OrderPlacedV1 {
+                customer_id: c.customer_id.clone(),
+                lines: c.lines.clone(),
+                total: c.total,
+                currency: c.currency,
+            }
+            .per_sku()?,
+        };
+        Ok(per_sku.into_iter().map(|t| (t.sku, t.quantity)).collect())
+    }
+}
+
+/// What one event does to the stock of each of its lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Movement {
+    /// `reserved -= q`: the order is placed and its goods leave the shop.
+    Commit,
+    /// `available += q`: a placed order was cancelled; what it committed comes back.
+    Restock,
+    /// `reserved -= q, available += q`: the order was cancelled before placed arrived; the
+    /// reservation is given back (what placed would have committed, restocked at once).
+    Release,
+}
+
+/// The movement of `event`, given the stages applied `before` it (the rule decided to apply it).
+pub fn movement_for(event: &InventoryEvents, before: Stages) -> Movement {
+    match event {
+        InventoryEvents::Placed(_) => Movement::Commit,
+        InventoryEvents::Cancelled(_) if before.contains(Stage::Placed) => Movement::Restock,
+        InventoryEvents::Cancelled(_) => Movement::Release,
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Level {
@@ -51,22 +116,27 @@ pub struct Level {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CommitError {
-    /// Less is reserved than the order takes (or the product is gone): stock records and
-    /// orders disagree, and no retry will change that.
+    /// Less is reserved than the order takes or gives back (or the product is gone): stock
+    /// records and orders disagree, and no retry will change that.
     #[error("no reservation covers the order's quantity of {0:?}")]
     NotReserved(Vec<Sku>),
+    /// A restock for products that no longer exist.
+    #[error("no such products to restock: {0:?}")]
+    UnknownProducts(Vec<Sku>),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
 
-/// Stock levels and this consumer's markers.
+/// Stock levels and this consumer's records of orders.
 #[async_trait]
 pub trait Stock: Send + Sync {
-    async fn is_processed(&self, marker: &Marker) -> Result<bool, StoreError>;
+    /// The consumer's record of the order (empty when it has seen nothing of it).
+    async fn record(&self, consumer: &'static str, order_id: OrderId) -> Result<OrderRecord, StoreError>;
     /// The levels of those `skus` that exist.
     async fn levels(&self, skus: &[Sku]) -> Result<HashMap<Sku, Level>, StoreError>;
-    /// `reserved -= quantity` for every line, all or none, atomically with `marker`.
-    async fn commit(&self, marker: &Marker, lines: &[(Sku, u64)]) -> Result<Applied, CommitError>;
+    /// Moves every line, all or none, atomically with `record`; a `Conflict` (nothing moved)
+    /// if the record is no longer at the revision `record` follows.
+    async fn apply(&self, record: &OrderRecord, movement: Movement, lines: &[(Sku, u64)]) -> Result<(), CommitError>;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -75,8 +145,8 @@ pub enum InventoryError {
     TooManySkus(usize),
     #[error(transparent)]
     Money(#[from] MoneyError),
-    #[error("no reservation covers the order's quantity of {0:?}")]
-    NotReserved(Vec<Sku>),
+    #[error(transparent)]
+    Commit(CommitError),
     #[error("low-stock events not published: {0}")]
     Publish(#[from] PublishError),
     #[error(transparent)]
@@ -86,15 +156,20 @@ pub enum InventoryError {
 impl InventoryError {
     /// Retrying cannot help: the record goes to the dead-letter queue at once.
     pub fn is_permanent(&self) -> bool {
-        matches!(self, InventoryError::TooManySkus(_) | InventoryError::Money(_) | InventoryError::NotReserved(_))
+        matches!(
+            self,
+            InventoryError::TooManySkus(_)
+                | InventoryError::Money(_)
+                | InventoryError::Commit(CommitError::NotReserved(_) | CommitError::UnknownProducts(_))
+        )
     }
 }
 
 impl From<CommitError> for InventoryError {
     fn from(e: CommitError) -> Self {
         match e {
-            CommitError::NotReserved(skus) => InventoryError::NotReserved(skus),
             CommitError::Store(store) => InventoryError::Store(store),
+            refused => InventoryError::Commit(refused),
         }
     }
 }
@@ -115,32 +190,49 @@ pub struct Inventory<S, B> {
 }
 
 impl<S: Stock, B: EventPublisher> Inventory<S, B> {
-    async fn apply(&self, event: &Envelope<OrderPlacedV1>, marker: &Marker) -> Result<Outcome, InventoryError> {
-        if self.stock.is_processed(marker).await? {
-            return Ok(Outcome::DuplicateSkipped);
-        }
-        let lines: Vec<(Sku, u64)> = event.data.per_sku()?.into_iter().map(|t| (t.sku, t.quantity)).collect();
+    async fn apply(&self, event: &Envelope<InventoryEvents>, delivery: &Delivery) -> Result<Outcome, InventoryError> {
+        let stage = event.data.stage();
+        let record = self.stock.record(<Self as Consumer>::NAME, event.order_id).await?;
+        let before = match record.decide(stage) {
+            Decision::Skip(why) => return Ok(why.into()),
+            Decision::Apply { before } => before,
+        };
+        let lines = event.data.lines()?;
         if lines.len() > MAX_SKUS_PER_ORDER {
             return Err(InventoryError::TooManySkus(lines.len()));
         }
+        let movement = movement_for(&event.data, before);
+        if movement == Movement::Commit {
+            self.warn_of_low_stock(event, &lines).await?;
+        }
+        self.stock.apply(&record.applying(stage, delivery), movement, &lines).await?;
+        Ok(Outcome::Processed)
+    }
+
+    /// Publishes a warning for every SKU of the order below its threshold (steps 2 and 3).
+    async fn warn_of_low_stock(
+        &self,
+        event: &Envelope<InventoryEvents>,
+        lines: &[(Sku, u64)],
+    ) -> Result<(), InventoryError> {
         let skus: Vec<Sku> = lines.iter().map(|(sku, _)| sku.clone()).collect();
         let levels = self.stock.levels(&skus).await?;
         let warnings: Vec<_> = low_stock::warnings(event, &skus, &levels).iter().map(Envelope::to_outbound).collect();
         if !warnings.is_empty() {
             publish_all(&self.bus, &warnings, PUBLISH_BACKOFF).await?;
         }
-        Ok(self.stock.commit(marker, &lines).await?.into())
+        Ok(())
     }
 }
 
 #[async_trait]
 impl<S: Stock, B: EventPublisher> Consumer for Inventory<S, B> {
-    type Event = OrderPlacedV1;
+    type Event = InventoryEvents;
     const NAME: &'static str = "inventory";
 
-    async fn handle(&self, event: &Envelope<OrderPlacedV1>, delivery: &Delivery) -> Result<Outcome, ConsumerError> {
+    async fn handle(&self, event: &Envelope<InventoryEvents>, delivery: &Delivery) -> Result<Outcome, ConsumerError> {
         // A permanent error (no reservation, too many SKUs) goes to the DLQ at once.
-        self.apply(event, &delivery.marker(Self::NAME, event.event_id)).await.map_err(ConsumerError::from)
+        self.apply(event, delivery).await.map_err(ConsumerError::from)
     }
 }
 

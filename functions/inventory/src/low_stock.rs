@@ -4,16 +4,13 @@ use crate::Level;
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 use shared::domain::{EventId, Sku};
-use shared::events::{Envelope, EventData, LowStockV1, OrderPlacedV1};
+use shared::events::{Envelope, EventData, LowStockV1};
 use std::collections::HashMap;
 use ulid::Ulid;
 
-/// A `low-stock` event for every SKU of the order whose available stock is below its threshold.
-pub fn warnings(
-    order: &Envelope<OrderPlacedV1>,
-    skus: &[Sku],
-    levels: &HashMap<Sku, Level>,
-) -> Vec<Envelope<LowStockV1>> {
+/// A `low-stock` event for every SKU of the order whose available stock is below its
+/// threshold; `order` is the event that placed it.
+pub fn warnings<D>(order: &Envelope<D>, skus: &[Sku], levels: &HashMap<Sku, Level>) -> Vec<Envelope<LowStockV1>> {
     skus.iter()
         .filter_map(|sku| {
             let level = levels.get(sku)?;

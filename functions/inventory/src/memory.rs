@@ -2,11 +2,13 @@
 //! lock, as one DynamoDB transaction does. Each call yields once, as a network round trip
 //! would, so that concurrent deliveries really interleave.
 
-use crate::{CommitError, Level, Stock};
+use crate::{CommitError, Level, Movement, Stock};
 use async_trait::async_trait;
-use shared::domain::Sku;
-use shared::ports::{Applied, Marker, StoreError};
-use std::collections::{HashMap, HashSet};
+use shared::adapters::memory_records::RecordTable;
+use shared::domain::{OrderId, Sku};
+use shared::out_of_order::OrderRecord;
+use shared::ports::StoreError;
+use std::collections::HashMap;
 use std::sync::Mutex;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -16,10 +18,25 @@ pub struct Product {
     pub threshold: Option<i64>,
 }
 
+impl Product {
+    /// The product after `movement` of `q`, or `None` when its condition fails.
+    pub fn moved(self, movement: Movement, q: i64) -> Option<Product> {
+        match movement {
+            Movement::Commit => (self.reserved >= q).then_some(Product { reserved: self.reserved - q, ..self }),
+            Movement::Restock => Some(Product { available: self.available + q, ..self }),
+            Movement::Release => (self.reserved >= q).then_some(Product {
+                reserved: self.reserved - q,
+                available: self.available + q,
+                ..self
+            }),
+        }
+    }
+}
+
 #[derive(Default)]
 struct State {
     products: HashMap<Sku, Product>,
-    markers: HashSet<String>,
+    records: RecordTable,
     fail_commits: u32,
 }
 
@@ -38,11 +55,17 @@ impl MemoryStock {
         self.state.lock().unwrap().products.get(&Sku::from(sku)).copied()
     }
 
-    pub fn markers(&self) -> usize {
-        self.state.lock().unwrap().markers.len()
+    /// The consumer's record of an order.
+    pub fn order_record(&self, consumer: &'static str, order_id: OrderId) -> OrderRecord {
+        self.state.lock().unwrap().records.get(consumer, order_id)
     }
 
-    /// The next `n` commits fail as if DynamoDB were unavailable.
+    /// How many orders have a record: those whose stock moved at least once.
+    pub fn records(&self) -> usize {
+        self.state.lock().unwrap().records.len()
+    }
+
+    /// The next `n` stock movements fail as if DynamoDB were unavailable.
     pub fn fail_next_commits(&self, n: u32) {
         self.state.lock().unwrap().fail_commits = n;
     }
@@ -50,9 +73,9 @@ impl MemoryStock {
 
 #[async_trait]
 impl Stock for MemoryStock {
-    async fn is_processed(&self, marker: &Marker) -> Result<bool, StoreError> {
+    async fn record(&self, consumer: &'static str, order_id: OrderId) -> Result<OrderRecord, StoreError> {
         tokio::task::yield_now().await;
-        Ok(self.state.lock().unwrap().markers.contains(&marker.key()))
+        Ok(self.order_record(consumer, order_id))
     }
 
     async fn levels(&self, skus: &[Sku]) -> Result<HashMap<Sku, Level>, StoreError> {
@@ -66,28 +89,29 @@ impl Stock for MemoryStock {
             .collect())
     }
 
-    async fn commit(&self, marker: &Marker, lines: &[(Sku, u64)]) -> Result<Applied, CommitError> {
+    async fn apply(&self, record: &OrderRecord, movement: Movement, lines: &[(Sku, u64)]) -> Result<(), CommitError> {
         tokio::task::yield_now().await;
         let mut s = self.state.lock().unwrap();
         if s.fail_commits > 0 {
             s.fail_commits -= 1;
             return Err(StoreError::Unavailable("injected fault".into()).into());
         }
-        if s.markers.contains(&marker.key()) {
-            return Ok(Applied::AlreadyProcessed);
-        }
-        let covered =
-            |sku: &Sku, q: u64| s.products.get(sku).is_some_and(|p| i64::try_from(q).is_ok_and(|q| p.reserved >= q));
-        let short: Vec<Sku> = lines.iter().filter(|(sku, q)| !covered(sku, *q)).map(|(sku, _)| sku.clone()).collect();
-        if !short.is_empty() {
-            return Err(CommitError::NotReserved(short));
-        }
+        s.records.check(record)?;
+        let (mut moved, mut refused) = (Vec::new(), Vec::new());
         for (sku, q) in lines {
-            if let Some(p) = s.products.get_mut(sku) {
-                p.reserved -= *q as i64;
+            match s.products.get(sku).and_then(|p| p.moved(movement, i64::try_from(*q).ok()?)) {
+                Some(product) => moved.push((sku.clone(), product)),
+                None => refused.push(sku.clone()),
             }
         }
-        s.markers.insert(marker.key());
-        Ok(Applied::Done)
+        if !refused.is_empty() {
+            return Err(match movement {
+                Movement::Commit | Movement::Release => CommitError::NotReserved(refused),
+                Movement::Restock => CommitError::UnknownProducts(refused),
+            });
+        }
+        s.products.extend(moved);
+        s.records.put(record.clone());
+        Ok(())
     }
 }

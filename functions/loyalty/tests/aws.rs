@@ -1,7 +1,8 @@
 //! Loyalty on the template's wiring in the local emulator: `order.placed` put on the bus goes
 //! through the rule's real pattern to LoyaltyQueue; the consumer built from the template's
 //! environment credits it once, however often it is delivered; a consumer that keeps failing
-//! leaves the message to the queue's redrive policy, which moves it to the DLQ after 3 receives.
+//! leaves the message to the queue's redrive policy, which moves it to the DLQ after 3 receives;
+//! an order and its cancellation, in either order of arrival, leave no points and no entry.
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_sqs::types::{Message, MessageSystemAttributeName};
@@ -9,7 +10,8 @@ use loyalty::Loyalty;
 use shared::adapters::memory_dlq::MemoryDeadLetters;
 use shared::config::Env;
 use shared::consumer::handle_batch;
-use shared::testing::{failed_ids, order_placed, sqs_message};
+use shared::out_of_order::{Stage, Stages};
+use shared::testing::{eventbridge_body, failed_ids, order_cancelled, order_placed, sqs_batch, sqs_message};
 use std::time::{Duration, Instant};
 
 use testkit::shared as aws;
@@ -161,4 +163,65 @@ async fn a_consumer_that_keeps_failing_leaves_the_event_intact_in_its_dead_lette
     let body: serde_json::Value = serde_json::from_str(dead[0].body().unwrap()).unwrap();
     assert_eq!(body["detail"], serde_json::to_value(&event).unwrap(), "the original event, intact");
     assert_eq!(points("cust-ada").await, 0);
+}
+
+async fn entry_exists(customer: &str, order_id: shared::domain::OrderId) -> bool {
+    let out = aws_sdk_dynamodb::Client::new(&config().await)
+        .get_item()
+        .table_name(aws().stack.output("LoyaltyTableName"))
+        .key("customerId", AttributeValue::S(customer.into()))
+        .key("entry", AttributeValue::S(format!("ORDER#{order_id}")))
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap();
+    out.item.is_some()
+}
+
+/// Delivers each body in its own batch, as separate messages arrive; the failed message ids.
+async fn deliver_in_turn(consumer: &Loyalty<loyalty::dynamo::DynamoLedger>, bodies: &[String]) -> Vec<String> {
+    let mut failed = Vec::new();
+    for body in bodies {
+        let now = chrono::Utc::now().timestamp_millis();
+        let batch = sqs_batch(std::slice::from_ref(body));
+        failed.extend(failed_ids(
+            &handle_batch(consumer, &MemoryDeadLetters::default(), &batch, now, now + 10_000).await,
+        ));
+    }
+    failed
+}
+
+async fn applied(consumer: &Loyalty<loyalty::dynamo::DynamoLedger>, order_id: shared::domain::OrderId) -> Stages {
+    use loyalty::LoyaltyLedger;
+    consumer.ledger.record("loyalty", order_id).await.unwrap().applied
+}
+
+#[tokio::test]
+async fn a_cancellation_after_its_order_takes_the_credit_back_in_the_same_transaction_as_the_record() {
+    let _serial = testkit::serial().await;
+    let consumer = Loyalty::from_env(&env(), &config().await).unwrap();
+    let customer = format!("cust-{}", ulid::Ulid::new());
+    let placed = order_placed(&customer, &[("MUG", 2, 1250), ("TEE", 1, 2099)]);
+    let cancelled = eventbridge_body(&order_cancelled(&placed));
+
+    assert!(deliver_in_turn(&consumer, &[eventbridge_body(&placed)]).await.is_empty());
+    assert_eq!((points(&customer).await, entry_exists(&customer, placed.order_id).await), (45, true));
+    assert!(deliver_in_turn(&consumer, &[cancelled.clone(), cancelled]).await.is_empty(), "the duplicate is skipped");
+    assert_eq!((points(&customer).await, entry_exists(&customer, placed.order_id).await), (0, false));
+    assert_eq!(applied(&consumer, placed.order_id).await, [Stage::Placed, Stage::Cancelled].into_iter().collect());
+}
+
+#[tokio::test]
+async fn a_cancellation_before_its_order_leaves_a_tombstone_and_the_order_credits_nothing() {
+    let _serial = testkit::serial().await;
+    let consumer = Loyalty::from_env(&env(), &config().await).unwrap();
+    let customer = format!("cust-{}", ulid::Ulid::new());
+    let placed = order_placed(&customer, &[("MUG", 2, 1250)]);
+
+    assert!(deliver_in_turn(&consumer, &[eventbridge_body(&order_cancelled(&placed))]).await.is_empty());
+    assert_eq!(points(&customer).await, 0, "no reversal of a credit that never happened");
+    assert_eq!(applied(&consumer, placed.order_id).await, [Stage::Cancelled].into_iter().collect());
+    assert!(deliver_in_turn(&consumer, &[eventbridge_body(&placed)]).await.is_empty(), "skipped, not failed");
+    assert_eq!((points(&customer).await, entry_exists(&customer, placed.order_id).await), (0, false));
+    assert_eq!(applied(&consumer, placed.order_id).await, [Stage::Cancelled].into_iter().collect());
 }

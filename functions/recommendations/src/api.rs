@@ -4,32 +4,14 @@
 //! Errors are RFC 9457 problem details.
 
 use crate::{top, BoughtWith, TOP};
-use lambda_http::http::{HeaderValue, Method};
+use lambda_http::http::Method;
 use lambda_http::{Body, Error, Request, RequestExt, Response};
-use serde_json::{json, Value};
+use serde_json::json;
 use shared::domain::Sku;
+use shared::http::{problem, respond, Answer};
 
 /// As long as the checkout accepts; a longer one cannot name a product.
 pub const MAX_SKU_LEN: usize = 64;
-
-pub const JSON: &str = "application/json";
-pub const PROBLEM_JSON: &str = "application/problem+json";
-
-struct Answer {
-    status: u16,
-    content_type: &'static str,
-    body: Value,
-}
-
-fn problem(status: u16, slug: &str, title: &str, detail: &str) -> Answer {
-    let body = json!({
-        "type": format!("https://shop.example/problems/{slug}"),
-        "title": title,
-        "status": status,
-        "detail": detail,
-    });
-    Answer { status, content_type: PROBLEM_JSON, body }
-}
 
 /// From the route's path parameter, or from the path when the event carries none (a local run).
 fn sku_of(req: &Request) -> Option<String> {
@@ -53,9 +35,7 @@ async fn answer<B: BoughtWith + ?Sized>(store: &B, req: &Request) -> Answer {
         return problem(400, "invalid-sku", "Invalid SKU", "A SKU is 1 to 64 printable characters.");
     }
     match store.bought_with(&Sku::from(sku.as_str())).await {
-        Ok(all) => {
-            Answer { status: 200, content_type: JSON, body: json!({ "sku": sku, "recommendations": top(all, TOP) }) }
-        }
+        Ok(all) => Answer::ok(json!({ "sku": sku, "recommendations": top(all, TOP) })),
         Err(error) => {
             tracing::error!(%error, sku, "recommendations could not be read");
             problem(
@@ -69,19 +49,6 @@ async fn answer<B: BoughtWith + ?Sized>(store: &B, req: &Request) -> Answer {
 }
 
 pub async fn handle<B: BoughtWith + ?Sized>(store: &B, req: Request) -> Result<Response<Body>, Error> {
-    let header = req.headers().get("x-correlation-id").and_then(|v| v.to_str().ok());
-    let correlation_id = shared::telemetry::correlation_id(header);
     let answer = answer(store, &req).await;
-    let mut response = Response::builder()
-        .status(answer.status)
-        .header("content-type", answer.content_type)
-        .body(Body::Text(answer.body.to_string()))?;
-    if answer.status == 503 {
-        response.headers_mut().insert("retry-after", HeaderValue::from_static("5"));
-    }
-    // correlation_id() only returns printable ASCII, which is always a valid header value.
-    if let Ok(value) = HeaderValue::from_str(&correlation_id) {
-        response.headers_mut().insert("x-correlation-id", value);
-    }
-    Ok(response)
+    respond(&req, answer)
 }

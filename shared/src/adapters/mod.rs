@@ -5,5 +5,6 @@ pub mod dynamodb;
 pub mod eventbridge;
 pub mod memory;
 pub mod memory_dlq;
+pub mod memory_records;
 pub mod sandbox_payments;
 pub mod sqs;

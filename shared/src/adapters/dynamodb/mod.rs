@@ -3,13 +3,15 @@
 
 mod catalogue;
 mod idempotency;
+pub mod order_records;
 mod orders;
 mod outbox;
 pub mod processed;
 mod sandbox_ledger;
 
 pub use idempotency::DynamoIdempotency;
-pub use orders::{DynamoShop, ShopTables};
+pub use order_records::DynamoOrderRecords;
+pub use orders::{recorded, DynamoShop, ShopTables};
 pub use outbox::DynamoOutbox;
 pub use processed::DynamoProcessedEvents;
 pub use sandbox_ledger::DynamoLedger;
@@ -169,6 +171,31 @@ impl ShardedIndex {
         }
         Ok(found)
     }
+}
+
+/// Sends one `BatchWriteItem` chunk (at most 25 requests) to `table`, sending again, after
+/// `backoff`, what DynamoDB leaves unprocessed under load.
+pub async fn batch_write(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    mut requests: Vec<aws_sdk_dynamodb::types::WriteRequest>,
+    backoff: crate::retry::Backoff,
+) -> Result<(), StoreError> {
+    for attempt in 0..backoff.attempts {
+        if attempt > 0 {
+            tokio::time::sleep(backoff.delay(attempt)).await;
+        }
+        let out = client.batch_write_item().request_items(table, requests).send().await.map_err(unavailable)?;
+        requests = out.unprocessed_items().and_then(|u| u.get(table)).cloned().unwrap_or_default();
+        if requests.is_empty() {
+            return Ok(());
+        }
+    }
+    Err(StoreError::Unavailable(format!(
+        "{} writes to {table} still unprocessed after {} attempts",
+        requests.len(),
+        backoff.attempts
+    )))
 }
 
 /// `BatchGetItem` takes at most 100 keys per call.

@@ -123,8 +123,10 @@ pub fn recorded(item: &super::Item) -> Result<Recorded, StoreError> {
     let corrupt = |e: String| StoreError::Corrupt(e);
     let event: OrderEvent = serde_json::from_str(get_s(item, "event")?).map_err(|e| corrupt(e.to_string()))?;
     let version: i64 = super::get_n(item, "version")?;
+    let version =
+        u32::try_from(version).ok().filter(|v| *v > 0).ok_or_else(|| corrupt(format!("version {version}")))?;
     Ok(Recorded {
-        version: u32::try_from(version).map_err(|e| corrupt(e.to_string()))?,
+        version,
         event,
         // Events stored before the audit trail have none.
         correlation_id: item.get("correlationId").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default(),

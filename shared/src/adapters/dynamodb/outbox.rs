@@ -7,9 +7,10 @@
 //! T" is one Query per shard, however large the table grows. It is sparse so that an entry can
 //! leave it by losing `pendingShard` as well as by being deleted.
 
-use super::{build_error, get_s, s, unavailable, Item, ShardedIndex};
+use super::{build_error, get_s, s, Item, ShardedIndex};
 use crate::domain::EventId;
 use crate::ports::{Outbox, Pending, StoreError};
+use crate::retry::Backoff;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, WriteRequest};
 use aws_sdk_dynamodb::Client;
@@ -31,8 +32,8 @@ const MAX_BATCH_WRITES: usize = 25;
 /// Deletes DynamoDB leaves unprocessed (throttling) are sent again this many times in all,
 /// 50, 100, 200 ms apart: the relay must stay well inside its deadline, and an entry left
 /// behind is only published again, never lost.
-const DELETE_ATTEMPTS: u32 = 4;
-const DELETE_BACKOFF: Duration = Duration::from_millis(50);
+const DELETE_BACKOFF: Backoff =
+    Backoff { attempts: 4, base: Duration::from_millis(50), max: Duration::from_millis(400) };
 
 #[derive(Clone)]
 pub struct DynamoOutbox {
@@ -48,30 +49,6 @@ impl DynamoOutbox {
     /// The `pendingShard` value of an entry.
     pub fn pending_shard(id: &EventId) -> AttributeValue {
         PENDING.shard_of(id.0)
-    }
-
-    /// Deletes one chunk, sending again what DynamoDB left unprocessed.
-    async fn delete_chunk(&self, mut requests: Vec<WriteRequest>) -> Result<(), StoreError> {
-        for attempt in 0..DELETE_ATTEMPTS {
-            if attempt > 0 {
-                tokio::time::sleep(DELETE_BACKOFF * 2u32.pow(attempt - 1)).await;
-            }
-            let out = self
-                .client
-                .batch_write_item()
-                .request_items(&self.table, requests)
-                .send()
-                .await
-                .map_err(unavailable)?;
-            requests = out.unprocessed_items().and_then(|u| u.get(&self.table)).cloned().unwrap_or_default();
-            if requests.is_empty() {
-                return Ok(());
-            }
-        }
-        Err(StoreError::Unavailable(format!(
-            "{} outbox deletes still unprocessed after {DELETE_ATTEMPTS} attempts",
-            requests.len()
-        )))
     }
 }
 
@@ -95,7 +72,7 @@ impl Outbox for DynamoOutbox {
         ids.dedup();
         for chunk in ids.chunks(MAX_BATCH_WRITES) {
             let requests = chunk.iter().map(delete_request).collect::<Result<Vec<_>, _>>()?;
-            self.delete_chunk(requests).await?;
+            super::batch_write(&self.client, &self.table, requests, DELETE_BACKOFF).await?;
         }
         Ok(())
     }

@@ -1,14 +1,29 @@
-//! The checkout: `POST /orders` and `GET /orders/{id}` behind API Gateway (HTTP API, payload v2).
+//! The order API behind API Gateway (HTTP API, payload v2), in two Lambdas:
+//! - `checkout`, the customer's: `POST /orders`, `GET /orders/{id}` (`?asOf=`),
+//!   `GET /orders/{id}/events`, `POST /orders/{id}/cancel` ([`Checkout`]);
+//! - `fulfilment`, the staff's: `POST /orders/{id}/shipments`, `POST /orders/{id}/delivery`
+//!   ([`Fulfilment`]), with narrower ports (no payments, no catalogue).
 //!
-//! `request` is the contract, `saga` the steps and compensations, `service` idempotency and
-//! answers, `http` the Lambda glue.
+//! `request` and `shipment` are the contracts, `saga` the checkout's steps and compensations,
+//! `commands` the order commands after it, `refund` the refund saga, `journal` how every one
+//! of them appends and announces an event, `idempotency` the one Idempotency-Key handling,
+//! `view` what is shown of an order, `service`/`fulfilment` the operations, `http` the glue.
 
+pub mod commands;
+pub mod fulfilment;
 pub mod http;
+pub mod idempotency;
+pub mod journal;
 pub mod problem;
+pub mod refund;
+pub mod reply;
 pub mod request;
 pub mod saga;
 pub mod service;
+pub mod shipment;
+pub mod view;
 
+pub use fulfilment::Fulfilment;
 pub use saga::Ports;
 pub use service::Checkout;
 

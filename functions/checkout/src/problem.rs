@@ -29,6 +29,10 @@ pub struct Problem {
     /// Extension member: the SKUs concerned (unknown, out of stock).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub skus: Vec<String>,
+    /// Extension member: the order's current status, when that is why the request was refused
+    /// (not `status`, which RFC 9457 reserves for the HTTP status code).
+    #[serde(rename = "orderStatus", skip_serializing_if = "Option::is_none")]
+    pub order_status: Option<&'static str>,
 }
 
 impl Problem {
@@ -41,11 +45,17 @@ impl Problem {
             detail: detail.into(),
             errors: Vec::new(),
             skus: Vec::new(),
+            order_status: None,
         }
     }
 
     pub fn with_errors(mut self, errors: Vec<FieldError>) -> Self {
         self.errors = errors;
+        self
+    }
+
+    pub fn with_order_status(mut self, status: shared::domain::OrderStatus) -> Self {
+        self.order_status = Some(status.as_str());
         self
     }
 

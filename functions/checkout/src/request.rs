@@ -114,13 +114,19 @@ fn currency(body: &Value, errors: &mut Vec<FieldError>) -> Option<Currency> {
     None
 }
 
-/// Parses and validates a `POST /orders` body.
-pub fn parse(body: &[u8]) -> Result<PlaceOrder, Vec<FieldError>> {
+/// A command's body: a JSON object, or the field error that says why not.
+pub fn json_object(body: &[u8]) -> Result<Value, Vec<FieldError>> {
     let value: Value =
         serde_json::from_slice(body).map_err(|e| vec![FieldError::new("", format!("body is not valid JSON: {e}"))])?;
     if !value.is_object() {
         return Err(vec![FieldError::new("", "body must be a JSON object")]);
     }
+    Ok(value)
+}
+
+/// Parses and validates a `POST /orders` body.
+pub fn parse(body: &[u8]) -> Result<PlaceOrder, Vec<FieldError>> {
+    let value = json_object(body)?;
     let mut errors = Vec::new();
     let customer_id = identifier(&value, "customerId", &mut errors);
     let items = items(&value, &mut errors);

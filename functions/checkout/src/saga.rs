@@ -15,14 +15,13 @@
 //! can be written only once), and an order is charged at most once (one payment key per order,
 //! and giving up closes that key at the gateway before the order is cancelled).
 
+use crate::journal::{self, Journal};
 use crate::request::PlaceOrder;
 use chrono::Utc;
 use shared::domain::pricing::{self, PricingError};
 use shared::domain::{CancelReason, Order, OrderEvent, OrderId, OrderStatus, Sku};
 use shared::events::{Envelope, OrderPlacedV1, Outbound};
 use shared::ports::*;
-use shared::publishing::publish_all;
-use shared::retry::{self, Backoff};
 use std::sync::Arc;
 
 /// Everything the checkout talks to.
@@ -33,6 +32,18 @@ pub struct Ports {
     pub outbox: Arc<dyn Outbox>,
     pub publisher: Arc<dyn EventPublisher>,
     pub payments: Arc<dyn PaymentGateway>,
+}
+
+impl Ports {
+    /// Appends events to orders on these ports, under the correlation ID of the request.
+    pub fn journal<'a>(&'a self, correlation_id: &'a str) -> Journal<'a> {
+        Journal {
+            orders: self.orders.as_ref(),
+            outbox: self.outbox.as_ref(),
+            publisher: self.publisher.as_ref(),
+            correlation_id,
+        }
+    }
 }
 
 /// A final answer of the saga; the customer gets it and a retry gets it again.
@@ -139,7 +150,8 @@ impl Saga<'_> {
 
     /// Recovery of an order no customer is waiting for: whatever the gateway says under the
     /// order's payment key decides. Charged → place it; not charged → the key is closed and
-    /// the order cancelled, its stock released.
+    /// the order cancelled, its stock released. (A customer-cancelled order waiting for its
+    /// refund is the other saga's: [`crate::refund::finish`] settles it.)
     pub async fn settle(&self, order: Order) -> Result<Outcome, SagaError> {
         if order.status != OrderStatus::PendingPayment {
             return answer(order);
@@ -240,24 +252,13 @@ impl Saga<'_> {
 
     /// Every commit retries transaction conflicts (nothing applied, retry now) in place.
     async fn commit(&self, change: OrderChange<'_>) -> Result<(), CommitError> {
-        retry::on_conflict(Backoff::CONFLICT, || self.ports.orders.commit(change)).await
+        journal::commit(self.ports.orders.as_ref(), change).await
     }
 
     /// Step 5. A failure here is not the customer's problem: the event is safe in the outbox
     /// and the relay will publish it.
     async fn publish(&self, outbound: &Outbound) {
-        let published =
-            publish_all(self.ports.publisher.as_ref(), std::slice::from_ref(outbound), Backoff::REQUEST_PATH).await;
-        match published {
-            Ok(()) => {
-                if let Err(e) = self.ports.outbox.clear(&[outbound.event_id]).await {
-                    tracing::warn!(error = %e, event_id = %outbound.event_id, "published but not cleared; the relay may publish it again");
-                }
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, event_id = %outbound.event_id, "not published; left in the outbox for the relay")
-            }
-        }
+        journal::publish(self.ports.outbox.as_ref(), self.ports.publisher.as_ref(), outbound).await
     }
 }
 

@@ -1,20 +1,28 @@
-//! The checkout's two operations, independent of Lambda: `POST /orders` (validation,
-//! idempotency, the saga) and `GET /orders/{id}`. Each returns the reply to send.
+//! The customer's operations, independent of Lambda: `POST /orders` (validation, idempotency,
+//! the saga), `GET /orders/{id}` (now or `asOf` a past time), `GET /orders/{id}/events` (the
+//! audit trail) and `POST /orders/{id}/cancel`. Each returns the reply to send.
 
-use crate::problem::{FieldError, Problem, CONTENT_TYPE as PROBLEM};
+use crate::commands::{self, Command};
+use crate::idempotency::{self, Answer, Keyed};
+use crate::problem::{FieldError, Problem};
+use crate::refund;
+use crate::reply::{
+    failed, invalid, json, not_json, order_not_found, reply, too_large, unavailable, with_header, JSON,
+};
+pub use crate::reply::{problem, Reply};
 use crate::request::{self, MAX_BODY_BYTES};
 use crate::saga::{Outcome, Ports, Saga, SagaError};
+use crate::view::history_view;
+pub use crate::view::order_view;
+use chrono::{DateTime, Utc};
 use serde_json::json;
-use sha2::{Digest, Sha256};
 use shared::domain::{Order, OrderId};
-pub use shared::ports::StoredResponse as Reply;
-use shared::ports::{Claim, ClaimRequest, IdempotencyStore};
+use shared::ports::{IdempotencyStore, Kind, StoreError};
 use shared::telemetry::{metric, Unit};
 use std::sync::Arc;
+use tracing::Instrument;
 
-/// How long a key is remembered (Stripe keeps keys 24 hours).
-pub const IDEMPOTENCY_TTL_SECONDS: i64 = 24 * 60 * 60;
-const JSON: &str = "application/json";
+pub use crate::idempotency::IDEMPOTENCY_TTL_SECONDS;
 
 /// A `POST /orders` as it arrived.
 #[derive(Debug, Clone)]
@@ -26,26 +34,6 @@ pub struct PostOrder<'a> {
     pub now_ms: i64,
     /// Until when this invocation may run (the Lambda deadline): the idempotency lease.
     pub deadline_ms: i64,
-}
-
-fn reply(status: u16, content_type: &str, body: String) -> Reply {
-    Reply { status, headers: vec![("content-type".into(), content_type.into())], body }
-}
-
-pub fn problem(p: Problem) -> Reply {
-    reply(p.status, PROBLEM, serde_json::to_string(&p).expect("problems serialise"))
-}
-
-fn invalid(errors: Vec<FieldError>) -> Reply {
-    problem(
-        Problem::new(400, "invalid-request", "Invalid request", "The request has invalid fields; see errors.")
-            .with_errors(errors),
-    )
-}
-
-fn with_header(mut r: Reply, name: &str, value: impl Into<String>) -> Reply {
-    r.headers.push((name.to_owned(), value.into()));
-    r
 }
 
 fn order_summary(order: &Order) -> Reply {
@@ -113,156 +101,133 @@ impl Checkout {
     pub async fn post_order(&self, req: PostOrder<'_>) -> Reply {
         // Checks that change nothing and need no I/O come first; none of them is remembered.
         if req.body.len() > MAX_BODY_BYTES {
-            return problem(Problem::new(
-                413,
-                "body-too-large",
-                "Body too large",
-                format!("The body must be at most {MAX_BODY_BYTES} bytes."),
-            ));
+            return too_large(MAX_BODY_BYTES);
         }
         if !request::is_json(req.content_type) {
-            return problem(Problem::new(
-                415,
-                "unsupported-media-type",
-                "Unsupported media type",
-                "Send the order as application/json.",
-            ));
+            return not_json("order");
         }
-        let key = match request::idempotency_key(req.idempotency_key) {
-            Ok(key) => key,
-            Err(e) => return invalid(vec![e]),
-        };
         let command = match request::parse(req.body) {
             Ok(cmd) => cmd,
             Err(errors) => return invalid(errors),
         };
-        let scoped_key = format!("checkout:POST /orders:{key}");
-        let attempt = ulid::Ulid::new().to_string();
-        let claim = ClaimRequest {
-            key: scoped_key.clone(),
-            payload_hash: hex::encode(Sha256::digest(command.canonical.as_bytes())),
+        let keyed = Keyed {
+            scope: "checkout:POST /orders",
+            key: req.idempotency_key,
+            payload: command.canonical.as_bytes(),
             order_id: OrderId::new(),
-            attempt: attempt.clone(),
             now_ms: req.now_ms,
-            lease_until_ms: req.deadline_ms,
-            expires_at: req.now_ms / 1000 + IDEMPOTENCY_TTL_SECONDS,
+            deadline_ms: req.deadline_ms,
         };
-        let claimed = match self.idempotency.claim(&claim).await {
-            Ok(claimed) => claimed,
-            Err(e) => return unavailable(&e.to_string()),
+        let command = &command;
+        idempotency::run(self.idempotency.as_ref(), keyed, |owned| {
+            let span = tracing::info_span!("checkout", correlation_id = req.correlation_id, order_id = %owned.order_id);
+            let saga = Saga { ports: &self.ports, correlation_id: req.correlation_id };
+            async move {
+                let result = if owned.resumed {
+                    saga.resume(owned.order_id, command).await
+                } else {
+                    saga.start(owned.order_id, command).await
+                };
+                checkout_answer(result)
+            }
+            .instrument(span)
+        })
+        .await
+    }
+
+    /// The order now, or as it was at `as_of` (RFC 3339) when given: the same fold either way.
+    pub async fn get_order(&self, id: &str, as_of: Option<&str>) -> Reply {
+        let as_of = match as_of.map(parse_instant).transpose() {
+            Ok(as_of) => as_of,
+            Err(e) => return invalid(vec![e]),
         };
-        let order_id = match claimed {
-            Claim::Started { order_id } | Claim::TakenOver { order_id } => order_id,
-            Claim::Replay(stored) => return with_header(stored, "idempotent-replayed", "true"),
-            Claim::InProgress => {
-                return with_header(
-                    problem(Problem::new(
-                        409,
-                        "request-in-progress",
-                        "Request in progress",
-                        "A request with this Idempotency-Key is still being processed; retry later.",
-                    )),
-                    "retry-after",
-                    "1",
-                )
-            }
-            Claim::PayloadMismatch => {
-                return problem(Problem::new(
-                    422,
-                    "idempotency-key-reused",
-                    "Idempotency-Key reused",
-                    "This Idempotency-Key was used with a different request body.",
-                ))
-            }
+        let Ok(order_id) = id.parse::<OrderId>() else { return order_not_found(id) };
+        let order = match as_of {
+            None => self.ports.orders.load(order_id).await,
+            Some(at) => match self.ports.orders.history(order_id).await {
+                Ok(history) => Order::as_of(order_id, &history, at).map_err(|e| StoreError::Corrupt(e.to_string())),
+                Err(e) => Err(e),
+            },
         };
-        let span = tracing::info_span!("checkout", correlation_id = req.correlation_id, order_id = %order_id);
-        let _entered = span.enter();
-        let saga = Saga { ports: &self.ports, correlation_id: req.correlation_id };
-        let result = match claimed {
-            Claim::TakenOver { .. } => saga.resume(order_id, &command).await,
-            _ => saga.start(order_id, &command).await,
-        };
-        match result {
-            Ok(outcome) => {
-                let answer = render(&outcome);
-                let name = if matches!(outcome, Outcome::Placed(_)) { "OrdersPlaced" } else { "OrdersRejected" };
-                metric("checkout", name, Unit::Count, 1.0);
-                tracing::info!(status = answer.status, "checkout answered");
-                if let Err(e) = self.idempotency.complete(&scoped_key, &attempt, &answer).await {
-                    // The lease will lapse and a retry will resume the order: still correct.
-                    tracing::warn!(error = %e, "could not store the response for replay");
-                }
-                answer
-            }
-            Err(err) => {
-                tracing::warn!(error = %err, "checkout failed; the client may retry");
-                // Keep the key bound while an order may be open, so a retry resumes that order.
-                if !err.order_may_be_open() {
-                    if let Err(e) = self.idempotency.release(&scoped_key, &attempt).await {
-                        tracing::warn!(error = %e, "could not release the idempotency key; it frees when its lease lapses");
-                    }
-                }
-                match err {
-                    SagaError::GatewayFailed { .. } => problem(Problem::new(
-                        502,
-                        "payment-gateway-error",
-                        "Payment gateway error",
-                        "The payment gateway refused to process the payment. Nothing was charged and no stock is \
-                         held; retry with the same Idempotency-Key.",
-                    )),
-                    SagaError::PaymentUnknown { .. } => with_header(
-                        problem(Problem::new(
-                            502,
-                            "payment-outcome-unknown",
-                            "Payment outcome unknown",
-                            "The payment gateway did not answer, so the charge may have gone through. Retry with the \
-                             same Idempotency-Key: it never charges twice, and an order nobody retries is settled \
-                             automatically.",
-                        )),
-                        "retry-after",
-                        "1",
-                    ),
-                    SagaError::Unavailable { cause } | SagaError::Interrupted { cause } => unavailable(&cause),
-                }
-            }
+        match order {
+            Ok(Some(order)) => json(200, &order_view(&order)),
+            Ok(None) => order_not_found(id),
+            Err(e) => failed(e.kind(), &e.to_string()),
         }
     }
 
-    pub async fn get_order(&self, id: &str) -> Reply {
-        let not_found = || problem(Problem::new(404, "order-not-found", "Order not found", format!("No order {id}.")));
-        let Ok(order_id) = id.parse::<OrderId>() else { return not_found() };
-        match self.ports.orders.load(order_id).await {
-            Ok(Some(order)) => reply(200, JSON, order_view(&order).to_string()),
-            Ok(None) => not_found(),
-            Err(e) => unavailable(&e.to_string()),
+    /// The order's audit trail: every event, in version order.
+    pub async fn history(&self, id: &str) -> Reply {
+        let Ok(order_id) = id.parse::<OrderId>() else { return order_not_found(id) };
+        match self.ports.orders.history(order_id).await {
+            Ok(history) if history.is_empty() => order_not_found(id),
+            Ok(history) => json(200, &history_view(order_id, &history)),
+            Err(e) => failed(e.kind(), &e.to_string()),
         }
+    }
+
+    /// The customer cancels a placed order before it ships: `Cancelled` (`order.cancelled`),
+    /// then the refund (`Refunded`, `payment.refunded`). Takes no body.
+    pub async fn cancel(&self, req: Command<'_>) -> Reply {
+        let Ok(order_id) = req.order_id.parse::<OrderId>() else { return order_not_found(req.order_id) };
+        let journal = self.ports.journal(req.correlation_id);
+        let command = async {
+            let order = commands::execute(&journal, order_id, |order| commands::cancel(order, Utc::now())).await?;
+            // Also when this request found the order already cancelled: it may be a retry
+            // of one that stopped before the refund.
+            refund::finish(&journal, self.ports.payments.as_ref(), order).await
+        };
+        let route = "checkout:POST /orders/{id}/cancel";
+        commands::run(self.idempotency.as_ref(), route, &req, order_id, b"", command).await
     }
 }
 
-fn unavailable(cause: &str) -> Reply {
-    tracing::error!(cause, "dependency unavailable");
-    with_header(
-        problem(Problem::new(
-            503,
-            "unavailable",
-            "Service unavailable",
-            "A dependency is unavailable; retry with the same Idempotency-Key.",
+/// `asOf`: an RFC 3339 time, e.g. `2027-01-15T08:00:00Z`.
+fn parse_instant(text: &str) -> Result<DateTime<Utc>, FieldError> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|_| FieldError::new("query:asOf", "must be an RFC 3339 time, e.g. 2027-01-15T08:00:00Z"))
+}
+
+/// The checkout's answer, and what becomes of its key.
+fn checkout_answer(result: Result<Outcome, SagaError>) -> Answer {
+    let err = match result {
+        Ok(outcome) => {
+            let answer = render(&outcome);
+            let name = if matches!(outcome, Outcome::Placed(_)) { "OrdersPlaced" } else { "OrdersRejected" };
+            metric("checkout", name, Unit::Count, 1.0);
+            tracing::info!(status = answer.status, "checkout answered");
+            return Answer::Final(answer);
+        }
+        Err(err) => err,
+    };
+    tracing::warn!(error = %err, "checkout failed; the client may retry");
+    let answer = match &err {
+        SagaError::GatewayFailed { .. } => problem(Problem::new(
+            502,
+            "payment-gateway-error",
+            "Payment gateway error",
+            "The payment gateway refused to process the payment. Nothing was charged and no stock is \
+             held; retry with the same Idempotency-Key.",
         )),
-        "retry-after",
-        "1",
-    )
-}
-
-/// The read model of one order, folded from its events.
-pub fn order_view(order: &Order) -> serde_json::Value {
-    json!({
-        "orderId": order.id,
-        "status": order.status.as_str(),
-        "customerId": order.customer_id,
-        "lines": order.lines.iter().map(|l| json!({"sku": l.sku, "quantity": l.quantity, "unitPrice": l.unit_price.amount})).collect::<Vec<_>>(),
-        "total": order.total.amount,
-        "currency": order.total.currency,
-        "openedAt": order.opened_at,
-        "version": order.version,
-    })
+        SagaError::PaymentUnknown { .. } => with_header(
+            problem(Problem::new(
+                502,
+                "payment-outcome-unknown",
+                "Payment outcome unknown",
+                "The payment gateway did not answer, so the charge may have gone through. Retry with the \
+                 same Idempotency-Key: it never charges twice, and an order nobody retries is settled \
+                 automatically.",
+            )),
+            "retry-after",
+            "1",
+        ),
+        SagaError::Unavailable { cause } | SagaError::Interrupted { cause } => unavailable(cause),
+    };
+    // Keep the key bound while an order may be open, so a retry resumes that order.
+    if err.order_may_be_open() {
+        Answer::Hold(answer)
+    } else {
+        Answer::Retry(answer)
+    }
 }

@@ -361,7 +361,7 @@ async fn a_crash_after_charging_is_resumed_by_the_retry_without_charging_or_rese
 async fn get_returns_the_order_folded_from_its_events() {
     let w = given_a_shop();
     let id = order_id(&w.post("k1", &order_body("tok_visa")).await);
-    let reply = w.checkout.get_order(&id.to_string()).await;
+    let reply = w.checkout.get_order(&id.to_string(), None).await;
     assert_eq!(reply.status, 200);
     let order = body(&reply);
     assert_eq!(order["status"], "PLACED");
@@ -373,7 +373,7 @@ async fn get_returns_the_order_folded_from_its_events() {
 async fn get_of_an_unknown_or_malformed_id_is_404_problem() {
     let w = given_a_shop();
     for id in [OrderId::new().to_string(), "not-an-id".to_owned()] {
-        let reply = w.checkout.get_order(&id).await;
+        let reply = w.checkout.get_order(&id, None).await;
         assert_eq!(reply.status, 404);
         assert_eq!(header(&reply, "content-type"), Some("application/problem+json"));
     }

@@ -1,7 +1,7 @@
 //! Every API Gateway sample in events/ goes through the real Lambda types and handler: what
 //! `sam local invoke` and `cargo lambda invoke --data-file` would feed the function.
 
-use checkout::{Checkout, Ports};
+use checkout::{Checkout, Fulfilment, Ports};
 use lambda_http::Body;
 use serde_json::Value;
 use shared::adapters::memory::{MemoryBus, MemoryIdempotency, MemoryShop};
@@ -34,7 +34,22 @@ fn given_the_seeded_shop() -> Checkout {
 }
 
 async fn respond(name: &str) -> (u16, Value) {
-    let response = checkout::http::handle(&given_the_seeded_shop(), sample(name)).await.unwrap();
+    answer(checkout::http::handle(&given_the_seeded_shop(), sample(name)).await.unwrap())
+}
+
+/// The staff function on an empty order store.
+async fn respond_staff(name: &str) -> (u16, Value) {
+    let shop = Arc::new(MemoryShop::default());
+    let fulfilment = Fulfilment {
+        orders: shop.clone(),
+        outbox: shop,
+        publisher: Arc::new(MemoryBus::default()),
+        idempotency: Arc::new(MemoryIdempotency::default()),
+    };
+    answer(checkout::http::handle_staff(&fulfilment, sample(name)).await.unwrap())
+}
+
+fn answer(response: lambda_http::Response<Body>) -> (u16, Value) {
     let body = match response.body() {
         Body::Text(text) => serde_json::from_str(text).unwrap(),
         other => panic!("expected a text body, got {other:?}"),
@@ -66,6 +81,33 @@ async fn the_get_order_sample_finds_no_such_order_in_an_empty_shop() {
     let (status, body) = respond("checkout-get-order.json").await;
     assert_eq!(status, 404);
     assert_eq!(body["status"], 404);
+}
+
+/// The lifecycle samples name an order the empty shop does not have: reaching the route shows
+/// as "order not found", not as "no such route".
+#[tokio::test]
+async fn the_lifecycle_samples_reach_their_routes_in_their_own_function() {
+    for name in ["checkout-cancel-order.json", "checkout-get-order-events.json", "checkout-get-order-as-of.json"] {
+        let (status, body) = respond(name).await;
+        assert_eq!(
+            (status, body["type"].as_str()),
+            (404, Some("https://shop.example/problems/order-not-found")),
+            "{name}"
+        );
+    }
+    for name in ["fulfilment-ship-order.json", "fulfilment-deliver-order.json"] {
+        let (status, body) = respond_staff(name).await;
+        assert_eq!(
+            (status, body["type"].as_str()),
+            (404, Some("https://shop.example/problems/order-not-found")),
+            "{name}"
+        );
+        assert_eq!(
+            respond(name).await.1["type"],
+            "https://shop.example/problems/not-found",
+            "{name}: not a customer route"
+        );
+    }
 }
 
 #[tokio::test]

@@ -1,4 +1,6 @@
-//! The recovery sweeper: settles checkouts that stopped half-way and that no client retried.
+//! The recovery sweeper: settles checkouts that stopped half-way and that no client retried,
+//! and finishes refunds of customer-cancelled orders that stopped between "cancelled" and
+//! "refunded".
 //!
 //! A crash, a timeout or a store fault between "charged" and "capture recorded" leaves an order
 //! in `PENDING_PAYMENT` with its stock reserved. A retry with the same Idempotency-Key resumes
@@ -11,10 +13,18 @@
 //! retry and against a second sweeper (one payment key per order, atomic void-or-report at the
 //! gateway, one event per order version), so the sweeper itself holds no lock.
 //!
+//! A customer's cancellation is recorded before its refund (so that it can lose cleanly to a
+//! concurrent shipment), and its `Cancelled` lists the order as open too. A crash between the
+//! two leaves the order refund-pending; if no retry of the cancel comes, this function hands
+//! it to [`checkout::refund::finish`], which refunds under the order's payment key (one refund
+//! per charge at the gateway) and records `Refunded` and `payment.refunded`, under the
+//! correlation ID of the cancel request that started it.
+//!
 //! Metrics (CloudWatch EMF, namespace `Shop`, dimension `service` = `sweeper`), every run:
 //! - `OrdersSettledPlaced`, `OrdersSettledExpired`: orders this run placed or cancelled;
 //! - `OrdersSettledOther`: open orders found already settled (by a retry or another run) or
 //!   ending with another answer;
+//! - `OrdersRefunded`: customer-cancelled orders whose refund this run finished;
 //! - `OrdersSettleFailed`: orders this run could not settle (retried next run);
 //! - `OldestOpenOrderAgeSeconds`: age of the oldest open order found past the grace period, 0
 //!   if none; `StuckOrdersAlarm` in template.yaml fires on it.
@@ -24,7 +34,7 @@ use checkout::Ports;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use shared::deadline::Deadline;
-use shared::domain::{OrderId, OrderStatus};
+use shared::domain::{Order, OrderEvent, OrderId, OrderStatus, Recorded};
 use shared::ports::{OpenOrder, StoreError};
 use shared::telemetry::{metric, Unit};
 use std::collections::HashSet;
@@ -57,6 +67,8 @@ pub struct SweepReport {
     pub placed: usize,
     /// Never charged: the payment key was closed, the stock released, the order cancelled.
     pub expired: usize,
+    /// Cancelled by the customer and not yet refunded: refunded, `payment.refunded` published.
+    pub refunded: usize,
     /// Found open but settled by someone else before this run got to it, or ending with
     /// another final answer.
     pub other: usize,
@@ -104,6 +116,7 @@ impl Sweeper {
         tracing::info!(
             placed = report.placed,
             expired = report.expired,
+            refunded = report.refunded,
             other = report.other,
             failed = report.failed,
             oldest_open_age_seconds = report.oldest_open_age_seconds,
@@ -113,6 +126,7 @@ impl Sweeper {
         for (name, count) in [
             ("OrdersSettledPlaced", report.placed),
             ("OrdersSettledExpired", report.expired),
+            ("OrdersRefunded", report.refunded),
             ("OrdersSettledOther", report.other),
             ("OrdersSettleFailed", report.failed),
         ] {
@@ -178,7 +192,15 @@ impl Sweeper {
     /// raised, so that one order cannot hold up the others.
     async fn settle_one(&self, open: OpenOrder, report: &mut SweepReport) {
         let order_id = open.order_id;
-        let order = match self.ports.orders.load(order_id).await {
+        let history = match self.ports.orders.history(order_id).await {
+            Ok(history) => history,
+            Err(e) => {
+                tracing::error!(order_id = %order_id, error = %e, "could not load an open order; retried next run");
+                report.failed += 1;
+                return;
+            }
+        };
+        let order = match Order::replay(order_id, history.iter().map(|r| &r.event)) {
             Ok(Some(order)) => order,
             Ok(None) => {
                 tracing::error!(order_id = %order_id, "the open-orders index lists an order with no events");
@@ -186,11 +208,14 @@ impl Sweeper {
                 return;
             }
             Err(e) => {
-                tracing::error!(order_id = %order_id, error = %e, "could not load an open order; retried next run");
+                tracing::error!(order_id = %order_id, error = %e, "an open order's history does not fold");
                 report.failed += 1;
                 return;
             }
         };
+        if order.refund_pending() {
+            return self.refund_one(order, &history, report).await;
+        }
         let correlation_id = order.correlation_id.clone();
         if order.status != OrderStatus::PendingPayment {
             tracing::info!(
@@ -229,6 +254,34 @@ impl Sweeper {
                     correlation_id,
                     error = %e,
                     "sweeper could not settle an order; it stays open for the next run"
+                );
+                report.failed += 1;
+            }
+        }
+    }
+}
+
+impl Sweeper {
+    /// Finishes the refund of a customer-cancelled order, under the correlation ID of the
+    /// cancel request that started it, so the audit trail ties the refund to that request.
+    async fn refund_one(&self, order: Order, history: &[Recorded], report: &mut SweepReport) {
+        let order_id = order.id;
+        let cancelled_by = history.iter().rev().find(|r| matches!(r.event, OrderEvent::Cancelled { .. }));
+        let correlation_id = cancelled_by.map_or_else(|| order.correlation_id.clone(), |r| r.correlation_id.clone());
+        let span = tracing::info_span!("refund", order_id = %order_id, correlation_id = %correlation_id);
+        let journal = self.ports.journal(&correlation_id);
+        match checkout::refund::finish(&journal, self.ports.payments.as_ref(), order).instrument(span).await {
+            Ok(order) => {
+                report.refunded += 1;
+                let refund_id = order.refund.map(|r| r.refund_id).unwrap_or_default();
+                tracing::info!(order_id = %order_id, correlation_id, refund_id, "sweeper finished a refund");
+            }
+            Err(e) => {
+                tracing::error!(
+                    order_id = %order_id,
+                    correlation_id,
+                    error = %e,
+                    "sweeper could not refund a cancelled order; it stays open for the next run"
                 );
                 report.failed += 1;
             }

@@ -1,7 +1,8 @@
 //! The sweeper on the template's wiring in the local emulator: orders left open by the real
 //! adapters (the checkout built from its template environment, or the order store itself) are
 //! found through the orders table's `OpenOrders` index and settled by the sweeper built from
-//! its own template environment, against the gateway ledger table both share.
+//! its own template environment, against the gateway ledger table both share; and a
+//! customer-cancelled order left waiting for its refund is refunded through that table.
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use checkout::service::PostOrder;
@@ -160,4 +161,50 @@ async fn given_an_order_opened_but_never_charged_when_the_sweeper_runs_then_it_e
     assert_eq!((order.status, order.cancel_reason), (OrderStatus::Cancelled, Some(CancelReason::Expired)));
     assert_eq!(stock("HOODIE").await, before, "the reservation was released");
     assert!(!is_listed_open(id).await);
+}
+
+#[tokio::test]
+async fn given_a_cancel_that_stopped_before_its_refund_when_the_sweeper_runs_then_it_refunds_through_the_ledger_table()
+{
+    let _serial = testkit::serial().await;
+    let _one_at_a_time = SWEEPS.lock().await;
+    let checkout = checkout::from_env(&env("CheckoutFunction"), &sdk().await).unwrap();
+    let now_ms = Utc::now().timestamp_millis();
+    let body = r#"{"customerId":"cust-ada","items":[{"sku":"STICKER","quantity":1}],"paymentToken":"tok_visa","currency":"EUR"}"#;
+    let key = format!("aws-sweeper-refund-{}", ulid::Ulid::new());
+    let placed = checkout
+        .post_order(PostOrder {
+            content_type: Some("application/json"),
+            idempotency_key: Some(&key),
+            body: body.as_bytes(),
+            correlation_id: "aws-sweeper-place",
+            now_ms,
+            deadline_ms: now_ms + 10_000,
+        })
+        .await;
+    assert_eq!(placed.status, 201, "{}", placed.body);
+    let id = order_of_key(&key).await;
+    // The customer's cancel appended its Cancelled (and order.cancelled), then stopped.
+    let order = shop().await.load(id).await.unwrap().unwrap();
+    let cancelled = OrderEvent::Cancelled { reason: CancelReason::CustomerRequested, at: Utc::now() };
+    let announced = checkout::journal::announce(&order, &cancelled, 3, "aws-sweeper-cancel");
+    let change = OrderChange {
+        order_id: id,
+        version: 3,
+        event: &cancelled,
+        stock: StockEffect::None,
+        outbox: announced.as_ref(),
+        correlation_id: "aws-sweeper-cancel",
+    };
+    shop().await.commit(change).await.unwrap();
+    assert!(is_listed_open(id).await, "a cancellation waiting for its refund is open");
+
+    let report = sweep().await;
+
+    assert_eq!((report.refunded, report.failed), (1, 0), "{report:?}");
+    let history = shop().await.history(id).await.unwrap();
+    let last = history.last().unwrap();
+    assert!(matches!(last.event, OrderEvent::Refunded { .. }), "{:?}", last.event);
+    assert_eq!((last.version, last.correlation_id.as_str()), (4, "aws-sweeper-cancel"));
+    assert!(!is_listed_open(id).await, "the refund ended the saga");
 }

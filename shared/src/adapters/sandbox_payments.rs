@@ -247,6 +247,59 @@ mod tests {
         assert_eq!(gw.approved_charges(), 0);
     }
 
+    fn eur(cents: i64) -> Money {
+        Money::new(cents, Currency::EUR)
+    }
+
+    #[tokio::test]
+    async fn a_charge_is_refunded_once_and_asking_again_answers_the_same_refund() {
+        let gw = SandboxGateway::in_memory();
+        gw.charge(&request("k", "tok_visa")).await.unwrap();
+        let first = gw.refund("k", eur(100)).await.unwrap();
+        assert_eq!(first.amount, eur(100));
+        assert!(first.refund_id.starts_with("re_"));
+        assert_eq!(gw.refund("k", eur(100)).await, Ok(first.clone()), "one refund per charge");
+        assert_eq!(gw.refund("k", eur(50)).await, Ok(first), "the first refund stands whatever is asked later");
+        assert_eq!(gw.approved_charges(), 1, "a refund is not a charge");
+    }
+
+    #[tokio::test]
+    async fn refunding_a_key_never_charged_is_declined_and_closes_the_key() {
+        let gw = SandboxGateway::in_memory();
+        let refused = gw.refund("k", eur(100)).await;
+        assert_eq!(refused, Err(PaymentError::Declined { code: "charge_not_found".into() }));
+        let late = gw.charge(&request("k", "tok_visa")).await;
+        assert_eq!(late, Err(PaymentError::Declined { code: "payment_voided".into() }), "nothing charged after");
+    }
+
+    #[tokio::test]
+    async fn refunding_a_declined_charge_is_declined() {
+        let gw = SandboxGateway::in_memory();
+        let _ = gw.charge(&request("k", "tok_chargeDeclined")).await;
+        assert_eq!(gw.refund("k", eur(100)).await, Err(PaymentError::Declined { code: "charge_not_found".into() }));
+    }
+
+    #[tokio::test]
+    async fn a_refund_of_more_than_the_charge_nothing_or_another_currency_is_declined_and_refunds_nothing() {
+        let gw = SandboxGateway::in_memory();
+        gw.charge(&request("k", "tok_visa")).await.unwrap();
+        for amount in [eur(101), eur(0), eur(-5), Money::new(100, Currency::USD)] {
+            let refused = gw.refund("k", amount).await;
+            assert_eq!(refused, Err(PaymentError::Declined { code: "amount_invalid".into() }), "{amount:?}");
+        }
+        assert_eq!(gw.ledger().entry("k#refund"), None);
+        assert!(gw.refund("k", eur(100)).await.is_ok(), "the right amount is still refunded");
+    }
+
+    #[tokio::test]
+    async fn a_refund_keeps_the_charge_it_refunds() {
+        let gw = SandboxGateway::in_memory();
+        let charge = gw.charge(&request("k", "tok_visa")).await.unwrap();
+        gw.refund("k", eur(100)).await.unwrap();
+        assert_eq!(gw.void("k").await, Ok(Voided::AlreadyCharged(charge.clone())));
+        assert_eq!(gw.charge(&request("k", "tok_visa")).await, Ok(charge), "a retried charge is told, not redone");
+    }
+
     #[tokio::test]
     async fn voiding_a_charged_key_reports_the_charge_and_keeps_it() {
         let gw = SandboxGateway::in_memory();

@@ -384,6 +384,157 @@ mod tests {
         assert_eq!(cancelled().saga(), SagaStep::Ends);
     }
 
+    fn at(seconds: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_800_000_000 + seconds, 0).unwrap()
+    }
+
+    fn customer_cancelled() -> OrderEvent {
+        OrderEvent::Cancelled { reason: CancelReason::CustomerRequested, at: Utc::now() }
+    }
+
+    fn refunded() -> OrderEvent {
+        let refund = Refund { refund_id: "re_1".into(), amount: Money::new(2500, Currency::EUR) };
+        OrderEvent::Refunded { refund, at: Utc::now() }
+    }
+
+    fn shipped() -> OrderEvent {
+        let shipment = Shipment { carrier: "UPS".into(), tracking_id: "1Z999".into() };
+        OrderEvent::Shipped { shipment, at: Utc::now() }
+    }
+
+    fn delivered() -> OrderEvent {
+        OrderEvent::Delivered { at: Utc::now() }
+    }
+
+    fn fold(events: &[OrderEvent]) -> Result<Option<Order>, TransitionError> {
+        Order::replay(OrderId::new(), events)
+    }
+
+    fn refused(event: &'static str, status: OrderStatus) -> Result<Option<Order>, TransitionError> {
+        Err(TransitionError::NotAllowed { event, status })
+    }
+
+    #[test]
+    fn a_placed_order_cancelled_by_its_customer_is_cancelled_and_owes_a_refund() {
+        let order = fold(&[opened(), captured(), customer_cancelled()]).unwrap().unwrap();
+        assert_eq!((order.status, order.version), (OrderStatus::Cancelled, 3));
+        assert_eq!(order.cancel_reason, Some(CancelReason::CustomerRequested));
+        assert!(order.refund_pending());
+    }
+
+    #[test]
+    fn a_refund_settles_what_the_cancellation_owed() {
+        let order = fold(&[opened(), captured(), customer_cancelled(), refunded()]).unwrap().unwrap();
+        assert_eq!((order.status, order.version), (OrderStatus::Cancelled, 4));
+        assert_eq!(order.refund.as_ref().map(|r| r.refund_id.as_str()), Some("re_1"));
+        assert!(!order.refund_pending());
+    }
+
+    #[test]
+    fn an_order_is_refunded_at_most_once() {
+        let twice = [opened(), captured(), customer_cancelled(), refunded(), refunded()];
+        assert_eq!(fold(&twice), refused("Refunded", OrderStatus::Cancelled));
+    }
+
+    #[test]
+    fn only_a_customer_cancellation_is_refunded() {
+        assert_eq!(fold(&[opened(), cancelled(), refunded()]), refused("Refunded", OrderStatus::Cancelled));
+        assert_eq!(fold(&[opened(), captured(), refunded()]), refused("Refunded", OrderStatus::Placed));
+        assert!(!fold(&[opened(), cancelled()]).unwrap().unwrap().refund_pending(), "nothing was charged");
+    }
+
+    #[test]
+    fn the_customer_cannot_cancel_an_order_whose_checkout_is_still_running() {
+        assert_eq!(fold(&[opened(), customer_cancelled()]), refused("Cancelled", OrderStatus::PendingPayment));
+    }
+
+    #[test]
+    fn a_placed_order_ships_with_its_shipment_and_is_then_delivered() {
+        let order = fold(&[opened(), captured(), shipped(), delivered()]).unwrap().unwrap();
+        assert_eq!((order.status, order.version), (OrderStatus::Delivered, 4));
+        assert_eq!(order.shipment, Some(Shipment { carrier: "UPS".into(), tracking_id: "1Z999".into() }));
+    }
+
+    #[test]
+    fn shipping_and_delivery_follow_their_order() {
+        assert_eq!(fold(&[opened(), shipped()]), refused("Shipped", OrderStatus::PendingPayment));
+        assert_eq!(fold(&[opened(), captured(), delivered()]), refused("Delivered", OrderStatus::Placed));
+        assert_eq!(fold(&[opened(), captured(), shipped(), shipped()]), refused("Shipped", OrderStatus::Shipped));
+        let twice = [opened(), captured(), shipped(), delivered(), delivered()];
+        assert_eq!(fold(&twice), refused("Delivered", OrderStatus::Delivered));
+    }
+
+    #[test]
+    fn a_cancelled_order_never_ships_and_a_shipped_one_is_never_cancelled() {
+        let cancelled_then_shipped = [opened(), captured(), customer_cancelled(), shipped()];
+        assert_eq!(fold(&cancelled_then_shipped), refused("Shipped", OrderStatus::Cancelled));
+        let shipped_then_cancelled = [opened(), captured(), shipped(), customer_cancelled()];
+        assert_eq!(fold(&shipped_then_cancelled), refused("Cancelled", OrderStatus::Shipped));
+        let delivered_then_cancelled = [opened(), captured(), shipped(), delivered(), customer_cancelled()];
+        assert_eq!(fold(&delivered_then_cancelled), refused("Cancelled", OrderStatus::Delivered));
+    }
+
+    #[test]
+    fn the_customers_cancellation_starts_the_refund_saga_and_the_refund_ends_it() {
+        assert!(matches!(customer_cancelled().saga(), SagaStep::Starts { .. }));
+        assert_eq!(refunded().saga(), SagaStep::Ends);
+        assert_eq!((shipped().saga(), delivered().saga()), (SagaStep::None, SagaStep::None));
+    }
+
+    #[test]
+    fn updated_at_is_the_time_of_the_last_event() {
+        let late = OrderEvent::Delivered { at: at(90) };
+        let order = fold(&[opened(), captured(), shipped(), late]).unwrap().unwrap();
+        assert_eq!(order.updated_at, at(90));
+    }
+
+    /// Opened at 0 s, captured at 10 s, shipped at 20 s.
+    fn timed_history() -> Vec<Recorded> {
+        let OrderEvent::Opened { customer_id, lines, total, correlation_id, .. } = opened() else { unreachable!() };
+        let shipment = Shipment { carrier: "UPS".into(), tracking_id: "1Z".into() };
+        let events = [
+            OrderEvent::Opened { customer_id, lines, total, at: at(0), correlation_id },
+            OrderEvent::PaymentCaptured { charge_id: "ch_1".into(), at: at(10) },
+            OrderEvent::Shipped { shipment, at: at(20) },
+        ];
+        (1..).zip(events).map(|(version, event)| Recorded { version, event, correlation_id: "c".into() }).collect()
+    }
+
+    #[test]
+    fn as_of_a_time_the_order_is_the_fold_of_the_events_that_had_happened() {
+        let (id, history) = (OrderId::new(), timed_history());
+        let status = |t| Order::as_of(id, &history, at(t)).unwrap().map(|o| (o.status, o.version));
+        assert_eq!(status(5), Some((OrderStatus::PendingPayment, 1)));
+        assert_eq!(status(15), Some((OrderStatus::Placed, 2)));
+        assert_eq!(status(99), Some((OrderStatus::Shipped, 3)));
+    }
+
+    #[test]
+    fn as_of_the_very_moment_of_an_event_includes_it() {
+        let (id, history) = (OrderId::new(), timed_history());
+        assert_eq!(Order::as_of(id, &history, at(10)).unwrap().unwrap().status, OrderStatus::Placed);
+    }
+
+    #[test]
+    fn as_of_a_time_before_the_order_existed_there_is_no_order() {
+        assert_eq!(Order::as_of(OrderId::new(), &timed_history(), at(-1)), Ok(None));
+    }
+
+    #[test]
+    fn as_of_now_is_the_current_state() {
+        let (id, history) = (OrderId::new(), timed_history());
+        let current = Order::replay(id, history.iter().map(|r| &r.event)).unwrap();
+        assert_eq!(Order::as_of(id, &history, at(3600)).unwrap(), current);
+    }
+
+    #[test]
+    fn lifecycle_events_round_trip_through_json() {
+        for event in [customer_cancelled(), refunded(), shipped(), delivered()] {
+            let json = serde_json::to_string(&event).unwrap();
+            assert_eq!(serde_json::from_str::<OrderEvent>(&json).unwrap(), event, "{json}");
+        }
+    }
+
     #[test]
     fn events_round_trip_through_json() {
         let json = serde_json::to_string(&opened()).unwrap();

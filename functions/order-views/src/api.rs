@@ -1,0 +1,118 @@
+//! `GET /customers/{customerId}/orders?limit=&cursor=` (API Gateway HTTP API, payload v2): the
+//! customer's orders, newest first, from the views alone: this function never reads the event
+//! store. Answers `{"orders": [...], "nextCursor": "..." | null}`; errors are RFC 9457 problem
+//! details. Who may read whose list is the authorizer's business, not this handler's.
+
+use crate::cursor;
+use crate::ports::CustomerViews;
+use crate::view::{timestamp, View};
+use lambda_http::http::Method;
+use lambda_http::{Body, Error, Request, RequestExt, Response};
+use serde_json::{json, Value};
+use shared::domain::CustomerId;
+use shared::http::{problem, respond, Answer};
+use shared::ports::{ErrorKind, Kind};
+
+/// The views table's adapter is the API's store.
+pub type Views = crate::dynamo::DynamoViews;
+
+pub const DEFAULT_LIMIT: usize = 20;
+pub const MAX_LIMIT: usize = 100;
+/// As long as the checkout accepts: a longer one names no customer.
+pub const MAX_CUSTOMER_ID_LEN: usize = 64;
+
+/// From the route's path parameter, or from the path when the event carries none (a local run).
+fn customer_of(req: &Request) -> Option<String> {
+    let from_route = req.path_parameters_ref().and_then(|p| p.first("customerId")).map(str::to_owned);
+    let from_path = || {
+        let path = Some(req.raw_http_path()).filter(|p| !p.is_empty()).unwrap_or(req.uri().path());
+        let rest = path.trim_end_matches('/').strip_suffix("/orders")?;
+        rest.strip_prefix("/customers/").map(str::to_owned)
+    };
+    from_route.or_else(from_path).filter(|id| !id.is_empty() && !id.contains('/'))
+}
+
+fn query<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
+    req.query_string_parameters_ref().and_then(|q| q.first(name))
+}
+
+/// `limit`: absent means the default; anything but an integer in 1..=100 is refused, never
+/// clamped, so that a client learns its request was not what it meant.
+fn limit_of(req: &Request) -> Result<usize, Answer> {
+    let Some(raw) = query(req, "limit") else { return Ok(DEFAULT_LIMIT) };
+    raw.parse::<usize>()
+        .ok()
+        .filter(|n| (1..=MAX_LIMIT).contains(n))
+        .ok_or_else(|| problem(400, "invalid-limit", "Invalid limit", "limit is a whole number from 1 to 100."))
+}
+
+fn row(view: &View) -> Value {
+    json!({
+        "orderId": view.order_id,
+        "status": view.status.as_str(),
+        "total": view.total,
+        "currency": view.currency,
+        "openedAt": timestamp(view.opened_at),
+        "updatedAt": timestamp(view.updated_at),
+        "version": view.version,
+    })
+}
+
+async fn answer<Q: CustomerViews + ?Sized>(views: &Q, req: &Request) -> Answer {
+    if req.method() != Method::GET {
+        return problem(405, "method-not-allowed", "Method not allowed", "A customer's orders are read with GET.");
+    }
+    let Some(customer) = customer_of(req) else {
+        return problem(404, "not-found", "No such route", "The route is GET /customers/{customerId}/orders.");
+    };
+    if customer.len() > MAX_CUSTOMER_ID_LEN || customer.chars().any(char::is_control) {
+        return problem(
+            400,
+            "invalid-customer",
+            "Invalid customer ID",
+            "A customer ID is 1 to 64 printable characters.",
+        );
+    }
+    let customer = CustomerId(customer);
+    let limit = match limit_of(req) {
+        Ok(limit) => limit,
+        Err(answer) => return answer,
+    };
+    let after = match query(req, "cursor").map(|c| cursor::decode(c, &customer)).transpose() {
+        Ok(after) => after,
+        Err(e) => {
+            return problem(
+                400,
+                "invalid-cursor",
+                "Invalid cursor",
+                &format!("{e}: use nextCursor as it was returned."),
+            )
+        }
+    };
+    match views.page(&customer, limit, after.as_ref()).await {
+        Ok(page) => Answer::ok(json!({
+            "orders": page.views.iter().map(row).collect::<Vec<_>>(),
+            "nextCursor": page.next.as_ref().map(cursor::encode),
+        })),
+        Err(error) => {
+            tracing::error!(%error, error_kind = error.kind().name(), customer_id = %customer, "order views could not be read");
+            match error.kind() {
+                ErrorKind::Transient | ErrorKind::Conflict => problem(
+                    503,
+                    "unavailable",
+                    "Orders unavailable",
+                    "The orders could not be read; try again shortly.",
+                ),
+                // A stored view that cannot be read: retrying will not help, rebuilding will.
+                ErrorKind::Permanent | ErrorKind::Rejected => {
+                    problem(500, "internal", "Internal error", "The orders could not be read.")
+                }
+            }
+        }
+    }
+}
+
+pub async fn handle<Q: CustomerViews + ?Sized>(views: &Q, req: Request) -> Result<Response<Body>, Error> {
+    let answer = answer(views, &req).await;
+    respond(&req, answer)
+}

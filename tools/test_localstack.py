@@ -136,6 +136,8 @@ def test_the_stack_file_resolves_every_function_environment_to_physical_names(st
         "RecommendationsApiFunction": "recommendations-api", "EmailFunction": "email",
         "InventoryFunction": "inventory", "AnalyticsFunction": "analytics", "LoyaltyFunction": "loyalty",
         "RecommendationsFunction": "recommendations", "SweeperFunction": "sweeper",
+        "FulfilmentFunction": "fulfilment", "OrderProjectorFunction": "order-projector",
+        "OrderViewsApiFunction": "order-views-api",
     }
     checkout = functions["CheckoutFunction"]
     assert checkout["environment"] == {
@@ -144,7 +146,21 @@ def test_the_stack_file_resolves_every_function_environment_to_physical_names(st
         "EVENT_BUS_NAME": "shop-test-orders", "PAYMENT_GATEWAY": "sandbox",
         "SANDBOX_PAYMENTS_TABLE": outputs["SandboxPaymentsTableName"],
     }
-    assert checkout["http"] == [{"method": "POST", "path": "/orders"}, {"method": "GET", "path": "/orders/{id}"}]
+    assert checkout["http"] == [
+        {"method": "POST", "path": "/orders"}, {"method": "GET", "path": "/orders/{id}"},
+        {"method": "POST", "path": "/orders/{id}/cancel"}, {"method": "GET", "path": "/orders/{id}/events"},
+    ]
+    assert functions["FulfilmentFunction"]["http"] == [
+        {"method": "POST", "path": "/orders/{id}/delivery"}, {"method": "POST", "path": "/orders/{id}/shipments"},
+    ]
+    assert functions["OrderViewsApiFunction"]["http"] == [{"method": "GET", "path": "/customers/{customerId}/orders"}]
+    assert functions["OrderViewsApiFunction"]["environment"] == {"ORDER_VIEWS_TABLE": outputs["OrderViewsTableName"]}
+    (stream,) = functions["OrderProjectorFunction"]["streams"]
+    assert stream["streamArn"] == outputs["OrdersTableStreamArn"] and stream["tableName"] == outputs["OrdersTableName"]
+    assert (stream["startingPosition"], stream["maximumRetryAttempts"], stream["bisectBatchOnFunctionError"]) == (
+        "TRIM_HORIZON", 3, True)
+    assert stream["functionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert stream["onFailureQueueUrl"] == outputs["OrderProjectorFailureQueueUrl"]
     assert functions["OutboxRelayFunction"]["schedules"] == ["rate(1 minute)"]
     sweeper = functions["SweeperFunction"]
     assert sweeper["schedules"] == ["rate(1 minute)"]
@@ -253,7 +269,7 @@ def test_redrive_moves_dead_letters_back_to_their_queue_unchanged(stack, aws, mo
 
 def test_sample_events_are_well_formed():
     files = sorted(EVENTS.glob("*.json"))
-    assert len(files) >= 12
+    assert len(files) >= 24
     for path in files:
         event = json.loads(path.read_text())
         if event.get("version") == "2.0":
@@ -263,6 +279,11 @@ def test_sample_events_are_well_formed():
                 json.loads(event["body"])
                 assert event["headers"]["idempotency-key"]
         for record in event.get("Records", []):
+            if record["eventSource"] == "aws:dynamodb":
+                image = record["dynamodb"]["NewImage"]
+                assert record["eventName"] == "INSERT" and ULID.match(image["orderId"]["S"]), path.name
+                assert json.loads(image["event"]["S"])["at"] == image["at"]["S"], path.name
+                continue
             assert record["eventSource"] == "aws:sqs"
             try:
                 detail = json.loads(record["body"])["detail"]

@@ -3,12 +3,17 @@
 //! (no route, body too large, integration failure) it answers here the same way.
 
 use crate::invoke::{InvokeError, Invoker};
+use aws_lambda_events::event::apigw::{
+    ApiGatewayV2httpRequest, ApiGatewayV2httpRequestContext, ApiGatewayV2httpRequestContextHttpDescription,
+};
+use aws_lambda_events::query_map::QueryMap;
 use axum::body::{to_bytes, Body};
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::Response;
 use base64::Engine;
 use serde_json::{json, Map, Value};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -92,7 +97,8 @@ pub async fn handle(State(api): State<Arc<Api>>, request: Request) -> Response {
     }
 }
 
-/// The event API Gateway sends for an HTTP API route (payload format 2.0).
+/// The event API Gateway sends for an HTTP API route (payload format 2.0), as
+/// `aws_lambda_events`' own type, so that no field API Gateway sends can be forgotten.
 pub fn payload_v2(
     parts: &axum::http::request::Parts,
     body: &[u8],
@@ -100,76 +106,79 @@ pub fn payload_v2(
     path_parameters: Map<String, Value>,
     domain: &str,
 ) -> Value {
-    let mut headers = Map::new();
+    let mut event = ApiGatewayV2httpRequest::default();
     let mut cookies = Vec::new();
+    // Repeated headers arrive comma-joined, as API Gateway joins them; cookies apart.
+    let mut joined: Vec<(HeaderName, String)> = Vec::new();
     for (name, value) in &parts.headers {
         let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
         if name == "cookie" {
-            cookies.extend(value.split(';').map(|c| Value::String(c.trim().to_owned())));
-            continue;
+            cookies.extend(value.split(';').map(|c| c.trim().to_owned()));
+        } else if let Some((_, existing)) = joined.iter_mut().find(|(n, _)| n == name) {
+            existing.push(',');
+            existing.push_str(&value);
+        } else {
+            joined.push((name.clone(), value));
         }
-        // Repeated headers arrive comma-joined, as API Gateway joins them.
-        headers
-            .entry(name.as_str().to_owned())
-            .and_modify(|v| *v = Value::String(format!("{},{value}", v.as_str().unwrap_or_default())))
-            .or_insert(Value::String(value));
+    }
+    for (name, value) in joined {
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            event.headers.insert(name, value);
+        }
     }
     let raw_query = parts.uri.query().unwrap_or_default();
-    let mut query = Map::new();
+    let mut query: HashMap<String, Vec<String>> = HashMap::new();
     for (k, v) in form_urlencoded::parse(raw_query.as_bytes()) {
-        query
-            .entry(k.into_owned())
-            .and_modify(|e| *e = Value::String(format!("{},{v}", e.as_str().unwrap_or_default())))
-            .or_insert(Value::String(v.into_owned()));
+        query.entry(k.into_owned()).or_default().push(v.into_owned());
     }
-    let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let now = chrono::Utc::now();
-    let mut event = json!({
-        "version": "2.0",
-        "routeKey": route.key(),
-        "rawPath": parts.uri.path(),
-        "rawQueryString": raw_query,
-        "headers": headers,
-        "requestContext": {
-            "accountId": "123456789012",
-            "apiId": "local",
-            "domainName": domain,
-            "domainPrefix": domain.split(':').next().unwrap_or(domain),
-            "http": {
-                "method": parts.method.as_str(),
-                "path": parts.uri.path(),
-                "protocol": "HTTP/1.1",
-                "sourceIp": "127.0.0.1",
-                "userAgent": header("user-agent"),
-            },
-            "requestId": ulid::Ulid::new().to_string(),
-            "routeKey": route.key(),
-            "stage": "$default",
-            "time": now.format("%d/%b/%Y:%H:%M:%S %z").to_string(),
-            "timeEpoch": now.timestamp_millis(),
-        },
-        "isBase64Encoded": false,
-    });
-    let fields = event.as_object_mut().expect("an object");
-    if !cookies.is_empty() {
-        fields.insert("cookies".into(), Value::Array(cookies));
-    }
-    if !query.is_empty() {
-        fields.insert("queryStringParameters".into(), Value::Object(query));
-    }
-    if !path_parameters.is_empty() {
-        fields.insert("pathParameters".into(), Value::Object(path_parameters));
-    }
+
+    let mut http = ApiGatewayV2httpRequestContextHttpDescription::default();
+    http.method = parts.method.clone();
+    http.path = Some(parts.uri.path().to_owned());
+    http.protocol = Some("HTTP/1.1".into());
+    http.source_ip = Some("127.0.0.1".into());
+    http.user_agent = header("user-agent");
+    let mut context = ApiGatewayV2httpRequestContext::default();
+    context.route_key = Some(route.key());
+    context.account_id = Some("123456789012".into());
+    context.stage = Some("$default".into());
+    context.request_id = Some(ulid::Ulid::new().to_string());
+    context.apiid = Some("local".into());
+    context.domain_name = Some(domain.to_owned());
+    context.domain_prefix = Some(domain.split(':').next().unwrap_or(domain).to_owned());
+    context.time = Some(now.format("%d/%b/%Y:%H:%M:%S %z").to_string());
+    context.time_epoch = now.timestamp_millis();
+    context.http = http;
+
+    event.version = Some("2.0".into());
+    event.route_key = Some(route.key());
+    event.raw_path = Some(parts.uri.path().to_owned());
+    event.raw_query_string = Some(raw_query.to_owned());
+    event.cookies = (!cookies.is_empty()).then_some(cookies);
+    event.query_string_parameters = QueryMap::from(query);
+    event.path_parameters =
+        path_parameters.into_iter().filter_map(|(k, v)| v.as_str().map(|v| (k, v.to_owned()))).collect();
+    event.request_context = context;
     if !body.is_empty() {
         match std::str::from_utf8(body) {
-            Ok(text) => fields.insert("body".into(), Value::String(text.to_owned())),
+            Ok(text) => event.body = Some(text.to_owned()),
             Err(_) => {
-                fields.insert("isBase64Encoded".into(), Value::Bool(true));
-                fields.insert("body".into(), Value::String(base64::engine::general_purpose::STANDARD.encode(body)))
+                event.is_base64_encoded = true;
+                event.body = Some(base64::engine::general_purpose::STANDARD.encode(body));
             }
-        };
+        }
     }
-    event
+    let mut value = serde_json::to_value(&event).expect("an API Gateway event serialises");
+    if let Some(fields) = value.as_object_mut() {
+        // The type also models Custom Authorizer v1 requests; API Gateway sends none of their
+        // fields (nor `httpMethod`) in an HTTP API route's event.
+        for v1_only in ["type", "methodArn", "httpMethod", "identitySource", "authorizationToken", "resource"] {
+            fields.remove(v1_only);
+        }
+    }
+    value
 }
 
 /// The HTTP response for a function's payload 2.0 answer. An answer without `statusCode` is a
@@ -254,6 +263,19 @@ mod tests {
         // And lambda_http reads it as an API Gateway v2 request.
         let parsed: lambda_http::request::LambdaRequest = serde_json::from_value(event).unwrap();
         assert!(matches!(parsed, lambda_http::request::LambdaRequest::ApiGatewayV2(_)));
+    }
+
+    #[test]
+    fn the_payload_has_no_field_api_gateway_sends_only_to_v1_authorizers() {
+        let (parts, ()) = axum::http::Request::builder().uri("/orders/1").body(()).unwrap().into_parts();
+        let mut params = Map::new();
+        params.insert("id".into(), json!("1"));
+        let event = payload_v2(&parts, b"", &route("GET", "/orders/{id}"), params, "h");
+        for absent in ["type", "methodArn", "httpMethod", "identitySource", "authorizationToken", "body"] {
+            assert!(event.get(absent).is_none(), "{absent} present");
+        }
+        assert_eq!(event["pathParameters"]["id"], "1");
+        assert_eq!(event["requestContext"]["timeEpoch"].as_i64().map(|t| t > 0), Some(true));
     }
 
     #[test]

@@ -46,12 +46,12 @@ pub async fn main(mode: Mode) -> Result<(), Box<dyn std::error::Error>> {
     result.map_err(|e| e.to_string().into())
 }
 
-struct Timeline {
+pub(crate) struct Timeline {
     started: Instant,
 }
 
 impl Timeline {
-    fn say(&self, text: impl AsRef<str>) {
+    pub(crate) fn say(&self, text: impl AsRef<str>) {
         println!("[{:6.2}s] {}", self.started.elapsed().as_secs_f64(), text.as_ref());
     }
 }
@@ -86,7 +86,7 @@ async fn follow(
         else {
             break;
         };
-        if obs.order_id.as_deref() != Some(order_id) {
+        if obs.order_id.as_deref() != Some(order_id) || !CONSUMERS.contains(&obs.function.as_str()) {
             continue;
         }
         let outcome = if obs.succeeded { "ok" } else { "FAILED, will be retried" };
@@ -149,7 +149,7 @@ async fn run(system: &LocalSystem) -> Result<(), ProbeError> {
         let mut seen = std::collections::HashSet::new();
         while seen.len() < 5 {
             let Ok(obs) = rx.recv().await else { break };
-            if obs.order_id.as_deref() == Some(ghost_id.as_str()) {
+            if obs.order_id.as_deref() == Some(ghost_id.as_str()) && CONSUMERS.contains(&obs.function.as_str()) {
                 // A dead-lettered message is handled (deleted from its queue), not failed.
                 let outcome = if obs.succeeded { "handled" } else { "FAILED" };
                 timeline.say(format!("    {:<24} {outcome} (receive {})", obs.function, obs.receive_count));
@@ -191,6 +191,8 @@ async fn run(system: &LocalSystem) -> Result<(), ProbeError> {
     }
 
     settled_by_the_sweeper(system, &probe, &timeline, &mut rx).await?;
+
+    crate::lifecycle_demo::run(system, &probe, &timeline, &mut rx, &order_id).await?;
 
     summary(&probe).await
 }
@@ -280,21 +282,25 @@ async fn settled_by_the_sweeper(
 async fn summary(probe: &Probe) -> Result<(), ProbeError> {
     println!("\nSummary, read back from the emulator");
     let mut statuses: BTreeMap<String, usize> = BTreeMap::new();
-    let mut orders: BTreeMap<String, String> = BTreeMap::new();
+    let mut orders: BTreeMap<String, (i64, String)> = BTreeMap::new();
     for item in probe.scan("OrdersTableName").await? {
         let id = item.get("orderId").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
         let kind = item.get("type").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+        let version = crate::probe::number(&item, "version");
         let status = match kind.as_str() {
             "PaymentCaptured" => "PLACED",
-            "Cancelled" => "CANCELLED",
+            "Shipped" => "SHIPPED",
+            "Delivered" => "DELIVERED",
+            "Cancelled" | "Refunded" => "CANCELLED",
             _ => "PENDING_PAYMENT",
         };
-        let entry = orders.entry(id).or_insert_with(|| status.to_owned());
-        if status != "PENDING_PAYMENT" {
-            *entry = status.to_owned();
+        // The latest event of each order decides (version 0 is the open-order marker).
+        let entry = orders.entry(id).or_insert_with(|| (0, "PENDING_PAYMENT".to_owned()));
+        if version > entry.0 {
+            *entry = (version, status.to_owned());
         }
     }
-    orders.values().for_each(|s| *statuses.entry(s.clone()).or_default() += 1);
+    orders.values().for_each(|(_, s)| *statuses.entry(s.clone()).or_default() += 1);
     println!("  orders          {statuses:?}");
     let mut stock = Vec::new();
     for sku in ["MUG", "TEE", "HOODIE", "CAP", "STICKER", "POSTER"] {
@@ -327,6 +333,8 @@ async fn summary(probe: &Probe) -> Result<(), ProbeError> {
     for consumer in ["Email", "Inventory", "Analytics", "Loyalty", "Recommendations"] {
         depths.push(format!("{consumer} {}", probe.depth(&format!("{consumer}DeadLetterQueueUrl")).await?));
     }
+    depths.push(format!("OrderProjector failures {}", probe.depth("OrderProjectorFailureQueueUrl").await?));
     println!("  DLQ depths      {}", depths.join(", "));
+    println!("  order views     {}", probe.scan("OrderViewsTableName").await?.len());
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! Functions hosted in this process, each built from its own environment by the same
 //! `from_env` its Lambda `main` uses, and invoked with Lambda's JSON payloads.
 
+use aws_lambda_events::event::dynamodb::Event as DynamoDbEvent;
 use aws_lambda_events::event::sqs::SqsEvent;
 use futures::future::BoxFuture;
 use lambda_http::Service;
@@ -30,6 +31,32 @@ pub fn build(binary: &str, env: &Env, aws: &aws_config::SdkConfig) -> Result<Han
             http(move |req| {
                 let checkout = checkout.clone();
                 async move { checkout::http::handle(&checkout, req).await }
+            })
+        }
+        "fulfilment" => {
+            let fulfilment = Arc::new(checkout::fulfilment::Fulfilment::from_env(env, aws)?);
+            http(move |req| {
+                let fulfilment = fulfilment.clone();
+                async move { checkout::http::handle_staff(&fulfilment, req).await }
+            })
+        }
+        "order-projector" => {
+            let projector = Arc::new(order_views::projector::Projector::from_env(env, aws)?);
+            Arc::new(move |payload, _context| {
+                let projector = projector.clone();
+                Box::pin(async move {
+                    let event: DynamoDbEvent =
+                        serde_json::from_value(payload).map_err(|e| format!("not a DynamoDB stream event: {e}"))?;
+                    let response = order_views::projector::handle(&projector, &event).await;
+                    serde_json::to_value(response).map_err(|e| e.to_string())
+                })
+            })
+        }
+        "order-views-api" => {
+            let views = Arc::new(order_views::api::Views::from_env(env, aws)?);
+            http(move |req| {
+                let views = views.clone();
+                async move { order_views::api::handle(&views, req).await }
             })
         }
         "outbox-relay" => {

@@ -6,7 +6,9 @@
 //! - `api`: API Gateway HTTP API, payload format 2.0, for the template's routes;
 //! - `poller`: Lambda's SQS event source (long poll, batch size and window, partial batch
 //!   responses, failures left to reappear after the visibility timeout);
-//! - `schedule`: EventBridge schedules (`rate(...)`).
+//! - `schedule`: EventBridge schedules (`rate(...)`);
+//! - `stream`: Lambda's DynamoDB Streams event source (per-shard order, batches, partial batch
+//!   responses, retries, bisect on error, the on-failure destination).
 //!
 //! Functions run from the same code and environment as in AWS: in this process (`functions`)
 //! or under `cargo lambda watch`, reached through the Lambda Invoke API (`invoke`).
@@ -15,7 +17,9 @@ pub mod api;
 pub mod demo;
 pub mod functions;
 pub mod invoke;
+pub mod lifecycle_demo;
 pub mod poller;
 pub mod probe;
 pub mod schedule;
+pub mod stream;
 pub mod system;

@@ -72,6 +72,21 @@ impl Probe {
         answer(response, started).await
     }
 
+    /// A command: `POST path` with a JSON body and an Idempotency-Key.
+    pub async fn post(&self, path: &str, key: &str, body: &Value) -> Result<Answer, ProbeError> {
+        let started = Instant::now();
+        let response = self
+            .http
+            .post(format!("{}{path}", self.api_url))
+            .header("content-type", "application/json")
+            .header("idempotency-key", key)
+            .header("x-correlation-id", format!("demo-{key}"))
+            .body(body.to_string())
+            .send()
+            .await?;
+        answer(response, started).await
+    }
+
     pub async fn get(&self, path: &str) -> Result<Answer, ProbeError> {
         let started = Instant::now();
         answer(self.http.get(format!("{}{path}", self.api_url)).send().await?, started).await

@@ -1,11 +1,13 @@
 //! The whole system on this machine: emulator, stack from template.yaml, seed data, functions,
-//! HTTP API, event sources and schedules; and a clean stop of everything it started.
+//! HTTP API, event sources (SQS queues, DynamoDB streams) and schedules; and a clean stop of
+//! everything it started.
 
 use crate::api::{self, Api, Route};
 use crate::functions;
 use crate::invoke::Invoker;
 use crate::poller::{EventSource, Observation, Poller};
 use crate::schedule;
+use crate::stream::{StreamPoller, StreamSource};
 use shared::config::Env;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -127,7 +129,24 @@ impl LocalSystem {
         }));
 
         let sqs = aws_sdk_sqs::Client::new(&aws);
+        let streams = aws_sdk_dynamodbstreams::Client::new(&aws);
         for (logical, def) in &stack.functions {
+            for config in &def.streams {
+                let poller = StreamPoller {
+                    source: StreamSource {
+                        function: logical.clone(),
+                        binary: def.binary.clone(),
+                        config: config.clone(),
+                        timeout: Duration::from_secs(def.timeout),
+                    },
+                    streams: streams.clone(),
+                    sqs: sqs.clone(),
+                    invoker: invoker.clone(),
+                    region: testkit::REGION.to_owned(),
+                    observations: observations.clone(),
+                };
+                tasks.push(tokio::spawn(poller.run(stopped.clone())));
+            }
             for source in &def.sqs {
                 let poller = Poller {
                     source: EventSource {

@@ -19,7 +19,13 @@ async fn all_consumers_done(
     let deadline = tokio::time::Instant::now() + PATIENCE;
     while CONSUMERS.iter().any(|c| !done.iter().any(|d| d == c)) {
         match tokio::time::timeout_at(deadline, rx.recv()).await {
-            Ok(Ok(obs)) if obs.order_id.as_deref() == Some(order_id) && obs.succeeded => done.push(obs.function),
+            Ok(Ok(obs))
+                if obs.order_id.as_deref() == Some(order_id)
+                    && obs.succeeded
+                    && CONSUMERS.contains(&obs.function.as_str()) =>
+            {
+                done.push(obs.function)
+            }
             Ok(Ok(_)) => {}
             _ => break,
         }
@@ -94,7 +100,10 @@ async fn the_shop_works_end_to_end_on_the_local_stack() {
     let mut first = Vec::new();
     while first.len() < CONSUMERS.len() {
         let obs = tokio::time::timeout(PATIENCE, rx.recv()).await.expect("deliveries").unwrap();
-        if obs.order_id.as_deref() == Some(dup_id.as_str()) && obs.succeeded {
+        if obs.order_id.as_deref() == Some(dup_id.as_str())
+            && obs.succeeded
+            && CONSUMERS.contains(&obs.function.as_str())
+        {
             first.push(obs);
         }
     }

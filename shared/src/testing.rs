@@ -142,36 +142,62 @@ impl<C> std::ops::Deref for Given<C> {
     }
 }
 
+/// The (source, detail-type) pairs an EventBridge pattern routes: the product of its `source`
+/// and `detail-type` lists, for each alternative of a top-level `$or` (merged with the keys
+/// beside it).
+fn routed_pairs(pattern: &serde_json::Value) -> Result<std::collections::BTreeSet<(String, String)>, String> {
+    let strings = |pattern: &serde_json::Value, field: &str| -> Result<Vec<String>, String> {
+        let values = pattern[field].as_array().ok_or_else(|| format!("a pattern without a {field} list: {pattern}"))?;
+        values
+            .iter()
+            .map(|v| v.as_str().map(str::to_owned).ok_or_else(|| format!("a {field} that is not a plain string: {v}")))
+            .collect()
+    };
+    let alternatives: Vec<serde_json::Value> = match pattern.get("$or").and_then(|v| v.as_array()) {
+        None => vec![pattern.clone()],
+        Some(alternatives) => alternatives
+            .iter()
+            .map(|alternative| {
+                let mut merged = pattern.clone();
+                if let (Some(merged), Some(fields)) = (merged.as_object_mut(), alternative.as_object()) {
+                    merged.remove("$or");
+                    merged.extend(fields.clone());
+                }
+                merged
+            })
+            .collect(),
+    };
+    let mut pairs = std::collections::BTreeSet::new();
+    for alternative in &alternatives {
+        for source in strings(alternative, "source")? {
+            for detail_type in strings(alternative, "detail-type")? {
+                pairs.insert((source.clone(), detail_type));
+            }
+        }
+    }
+    Ok(pairs)
+}
+
 /// Whether the EventBridge rules feeding a consumer's queue (their `EventPattern`s, as
-/// `testkit`'s stack description lists them) match exactly the events it accepts: the same
-/// sources and the same detail-types, none missing (lost events) and none extra (poison the
+/// `testkit`'s stack description lists them) route exactly the events it accepts: the same
+/// (source, detail-type) pairs, none missing (lost events) and none extra (poison the
 /// consumer would dead-letter). A description of every difference when they do not.
 pub fn rules_match<E: Accepts>(rules: &[serde_json::Value]) -> Result<(), String> {
     use std::collections::BTreeSet;
-    let listed = |field: &str| -> Result<BTreeSet<String>, String> {
-        let mut found = BTreeSet::new();
-        for rule in rules {
-            let values = rule[field].as_array().ok_or_else(|| format!("a rule without a {field} list: {rule}"))?;
-            for value in values {
-                let value = value.as_str().ok_or_else(|| format!("a {field} that is not a plain string: {value}"))?;
-                found.insert(value.to_owned());
-            }
-        }
-        Ok(found)
-    };
-    let (sources, types) = (listed("source")?, listed("detail-type")?);
-    let want_sources: BTreeSet<String> = E::ACCEPTED.iter().map(|(s, _, _)| (*s).to_owned()).collect();
-    let want_types: BTreeSet<String> = E::ACCEPTED.iter().map(|(_, t, _)| (*t).to_owned()).collect();
+    let mut routed = BTreeSet::new();
+    for rule in rules {
+        routed.extend(routed_pairs(rule)?);
+    }
+    let accepted: BTreeSet<(String, String)> =
+        E::ACCEPTED.iter().map(|(s, t, _)| ((*s).to_owned(), (*t).to_owned())).collect();
     let mut differences = Vec::new();
-    for (what, have, want) in [("source", &sources, &want_sources), ("detail-type", &types, &want_types)] {
-        let missing: Vec<_> = want.difference(have).collect();
-        let extra: Vec<_> = have.difference(want).collect();
-        if !missing.is_empty() {
-            differences.push(format!("{what} accepted but not routed: {missing:?}"));
-        }
-        if !extra.is_empty() {
-            differences.push(format!("{what} routed but not accepted: {extra:?}"));
-        }
+    let missing: Vec<_> = accepted.difference(&routed).collect();
+    let extra: Vec<_> = routed.difference(&accepted).collect();
+    if !missing.is_empty() {
+        differences.push(format!("accepted but not routed: {missing:?}"));
+    }
+    if !extra.is_empty() {
+        differences.push(format!("routed but not accepted: {extra:?}"));
     }
     if rules.is_empty() {
         differences.push("no rule feeds the consumer".into());
@@ -192,16 +218,29 @@ mod tests {
         enum Lifecycle { Placed(OrderPlacedV1), Shipped(OrderShippedV1) }
     }
 
+    fn exact() -> serde_json::Value {
+        json!({"$or": [
+            {"source": ["shop.checkout"], "detail-type": ["order.placed"]},
+            {"source": ["shop.fulfilment"], "detail-type": ["order.shipped"]},
+        ]})
+    }
+
     #[test]
-    fn rules_naming_exactly_the_accepted_sources_and_types_match() {
+    fn rules_naming_exactly_the_accepted_source_and_type_pairs_match() {
+        assert_eq!(rules_match::<Lifecycle>(&[exact()]), Ok(()));
+    }
+
+    #[test]
+    fn a_rule_routing_every_source_with_every_type_routes_pairs_nobody_accepts() {
         let rule =
             json!({"source": ["shop.checkout", "shop.fulfilment"], "detail-type": ["order.shipped", "order.placed"]});
-        assert_eq!(rules_match::<Lifecycle>(&[rule]), Ok(()));
+        let why = rules_match::<Lifecycle>(&[rule]).unwrap_err();
+        assert!(why.contains("routed but not accepted") && why.contains("shop.fulfilment"), "{why}");
     }
 
     #[test]
     fn a_rule_missing_an_accepted_type_does_not_match() {
-        let rule = json!({"source": ["shop.checkout", "shop.fulfilment"], "detail-type": ["order.placed"]});
+        let rule = json!({"$or": [{"source": ["shop.checkout"], "detail-type": ["order.placed"]}]});
         let why = rules_match::<Lifecycle>(&[rule]).unwrap_err();
         assert!(why.contains("not routed") && why.contains("order.shipped"), "{why}");
     }

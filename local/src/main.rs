@@ -45,6 +45,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 "  curl -si {}/orders -H 'content-type: application/json' -H \"idempotency-key: $(uuidgen || date +%s%N)\" \\\n    -d '{{\"customerId\":\"cust-ada\",\"items\":[{{\"sku\":\"MUG\",\"quantity\":1}}],\"paymentToken\":\"tok_visa\",\"currency\":\"EUR\"}}'\n",
                 system.api_url
             );
+            eprintln!(
+                "  then, with the orderId it answers ($ID):\n  \
+                 curl -si {api}/orders/$ID/events      # the audit trail\n  \
+                 curl -si -X POST {api}/orders/$ID/shipments -H 'content-type: application/json' -H 'idempotency-key: ship-1' -d '{{\"carrier\":\"UPS\",\"trackingId\":\"1Z1\"}}'   # staff: ship it\n  \
+                 curl -si -X POST {api}/orders/$ID/cancel -H 'content-type: application/json' -H 'idempotency-key: cancel-1' -d '{{}}'   # or, before it ships, cancel it\n  \
+                 curl -si {api}/customers/cust-ada/orders   # the read model\n",
+                api = system.api_url
+            );
             eprintln!("Ctrl-C stops everything.");
             tokio::signal::ctrl_c().await?;
             eprintln!("stopping...");

@@ -299,3 +299,56 @@ def test_the_local_copy_drops_functions_and_what_depends_on_them():
     assert not [r for r in kept["Resources"].values() if r["Type"].startswith(localstack.LOCAL_ONLY_PREFIXES)]
     assert "OutboxRelayFunctionEveryMinute" in dropped  # a schedule rule whose target is a function
     assert "ApiUrl" not in kept["Outputs"] and "EventBusName" in kept["Outputs"]
+
+
+def _role_statements(expanded: dict, function: str) -> list[dict]:
+    """The IAM statements of a function's role, as the SAM translator generates them."""
+    role = function + "Role"
+    statements = []
+    for policy in expanded["Resources"][role]["Properties"].get("Policies", []):
+        statements.extend(policy["PolicyDocument"]["Statement"])
+    return statements
+
+
+def test_the_order_list_can_query_only_the_views_index():
+    # CQRS: the query side must not read the event store; its role says so, not just its code.
+    expanded = localstack.expand(localstack.load_template())
+    statements = _role_statements(expanded, "OrderViewsApiFunction")
+    assert [s["Action"] for s in statements] == [["dynamodb:Query"]]
+    assert statements[0]["Resource"] == {"Fn::Sub": "${OrderViewsTable.Arn}/index/ByCustomer"}
+    basic = ["arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"]
+    assert expanded["Resources"]["OrderViewsApiFunctionRole"]["Properties"]["ManagedPolicyArns"] == basic
+
+
+def test_only_the_projector_writes_the_views_and_it_reads_the_event_store_only_to_catch_up():
+    expanded = localstack.expand(localstack.load_template())
+    writers = []
+    for name, resource in expanded["Resources"].items():
+        if resource["Type"] != "AWS::IAM::Role":
+            continue
+        for policy in resource["Properties"].get("Policies", []):
+            for statement in policy["PolicyDocument"]["Statement"]:
+                actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+                writes = [a for a in actions if a in ("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem",
+                                                      "dynamodb:BatchWriteItem", "dynamodb:*")]
+                if writes and "OrderViewsTable" in json.dumps(statement["Resource"]):
+                    writers.append(name)
+    assert writers == ["OrderProjectorFunctionRole"]
+    statements = {s["Sid"]: s for s in _role_statements(expanded, "OrderProjectorFunction") if "Sid" in s}
+    assert statements["CatchUpFromTheEventStore"]["Action"] == ["dynamodb:Query"]
+    # This stream only: not SAM's AWSLambdaDynamoDBExecutionRole, which reads every stream.
+    assert statements["ReadTheOrdersStream"]["Resource"] == {"Fn::GetAtt": ["OrdersTable", "StreamArn"]}
+    basic = ["arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"]
+    assert expanded["Resources"]["OrderProjectorFunctionRole"]["Properties"]["ManagedPolicyArns"] == basic
+
+
+def test_the_projector_gives_up_on_a_batch_only_after_retries_onto_an_alarmed_queue():
+    expanded = localstack.expand(localstack.load_template())
+    (mapping,) = [r["Properties"] for r in expanded["Resources"].values()
+                  if r["Type"] == "AWS::Lambda::EventSourceMapping"
+                  and localstack._function_ref(r["Properties"]["EventSourceArn"]) == "OrdersTable"]
+    assert (mapping["MaximumRetryAttempts"], mapping["BisectBatchOnFunctionError"]) == (3, True)
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    queue = localstack._function_ref(mapping["DestinationConfig"]["OnFailure"]["Destination"])
+    alarm = expanded["Resources"]["OrderProjectorFailureAlarm"]["Properties"]
+    assert localstack._function_ref(alarm["Dimensions"][0]["Value"]) == queue

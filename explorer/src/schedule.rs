@@ -1,9 +1,9 @@
 //! The schedules: which fault or interleaving each run gets, and how the world recovers.
 
 use crate::checkout_world::{is_final, normalised, Ran, Scenario, World, ATTEMPT_MS, T0_MS};
+pub use shared::faults::interleave;
 use shared::faults::{Fault, Faults};
 use std::sync::Arc;
-use tokio::sync::Notify;
 
 /// When the sweeper comes by: long after every lease and the grace period.
 const SWEEP_MS: i64 = T0_MS + 3_600_000;
@@ -188,34 +188,6 @@ async fn run_single(
     checked.checks += world_checked.checks;
     checked.violations.extend(world_checked.violations);
     report.record(name, checked);
-}
-
-/// Runs `a` until it pauses or ends, then `b` until it pauses or ends, then lets `a` finish,
-/// then `b`: the two interleaved at their pause points.
-pub async fn interleave<A, B>(a: A, a_faults: &Faults, b: B, b_faults: &Faults) -> (A::Output, B::Output)
-where
-    A: std::future::Future,
-    B: std::future::Future,
-{
-    let (a_done, b_done) = (Notify::new(), Notify::new());
-    let run_a = async {
-        let out = a.await;
-        a_done.notify_one();
-        out
-    };
-    let run_b = async {
-        tokio::select! { _ = a_faults.reached_pause() => {}, _ = a_done.notified() => {} }
-        let out = b.await;
-        b_done.notify_one();
-        out
-    };
-    let drive = async {
-        tokio::select! { _ = b_faults.reached_pause() => {}, _ = b_done.notified() => {} }
-        a_faults.resume();
-        b_faults.resume();
-    };
-    let (out_a, out_b, ()) = tokio::join!(run_a, run_b, drive);
-    (out_a, out_b)
 }
 
 /// Two attempts with the same key, the second after the first's lease lapsed, interleaved

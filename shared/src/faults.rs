@@ -287,6 +287,34 @@ impl<P: ProcessedEvents + ?Sized> ProcessedEvents for Faulty<P> {
     }
 }
 
+/// Runs `a` until it pauses or ends, then `b` until it pauses or ends, then lets `a` finish,
+/// then `b`: the two interleaved at their pause points.
+pub async fn interleave<A, B>(a: A, a_faults: &Faults, b: B, b_faults: &Faults) -> (A::Output, B::Output)
+where
+    A: Future,
+    B: Future,
+{
+    let (a_done, b_done) = (Notify::new(), Notify::new());
+    let run_a = async {
+        let out = a.await;
+        a_done.notify_one();
+        out
+    };
+    let run_b = async {
+        tokio::select! { _ = a_faults.reached_pause() => {}, _ = a_done.notified() => {} }
+        let out = b.await;
+        b_done.notify_one();
+        out
+    };
+    let drive = async {
+        tokio::select! { _ = b_faults.reached_pause() => {}, _ = b_done.notified() => {} }
+        a_faults.resume();
+        b_faults.resume();
+    };
+    let (out_a, out_b, ()) = tokio::join!(run_a, run_b, drive);
+    (out_a, out_b)
+}
+
 /// An order store whose transactions take `hold` and conflict as DynamoDB's do: a
 /// transaction that touches an item (an order, a SKU's stock) while another transaction on
 /// that item is in flight is cancelled with `TransactionConflict`, and nothing of it applies.

@@ -25,13 +25,11 @@ use shared::adapters::sandbox_payments::{LedgerEntry, SandboxGateway};
 use shared::deadline::Deadline;
 use shared::domain::pricing::Product;
 use shared::domain::{Currency, EventId, Money, OrderEvent, OrderId, OrderStatus, Refund};
-use shared::faults::{Fault, Faults, Faulty};
+use shared::faults::{interleave, Fault, Faults, Faulty};
 use shared::ports::*;
 use std::collections::BTreeSet;
-use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
-use tokio::sync::Notify;
 
 const T0: i64 = 1_800_000_000_000;
 /// Longer than a cancel's lease: a retry this much later takes its key over.
@@ -388,30 +386,6 @@ async fn given_a_refund_the_gateway_keeps_failing_when_the_sweeper_runs_then_it_
     assert_eq!((report.refunded, report.failed), (0, 1));
     assert_eq!(w.sweep(&Faults::new()).await.unwrap().refunded, 1);
     assert!(w.check(&[]).await.is_empty());
-}
-
-/// Runs `a` until it pauses or ends, then `b` until it pauses or ends, then lets both finish:
-/// the two interleaved at their pause points.
-async fn interleave<A: Future, B: Future>(a: A, fa: &Faults, b: B, fb: &Faults) -> (A::Output, B::Output) {
-    let (a_done, b_done) = (Notify::new(), Notify::new());
-    let run_a = async {
-        let out = a.await;
-        a_done.notify_one();
-        out
-    };
-    let run_b = async {
-        tokio::select! { _ = fa.reached_pause() => {}, _ = a_done.notified() => {} }
-        let out = b.await;
-        b_done.notify_one();
-        out
-    };
-    let drive = async {
-        tokio::select! { _ = fb.reached_pause() => {}, _ = b_done.notified() => {} }
-        fa.resume();
-        fb.resume();
-    };
-    let (a, b, ()) = tokio::join!(run_a, run_b, drive);
-    (a, b)
 }
 
 #[tokio::test]

@@ -34,31 +34,14 @@ impl Route {
         format!("{} {}", self.method, self.path)
     }
 
-    /// The path parameters if `path` matches this route's template.
+    /// The path parameters if `path` matches this route's template (as the functions
+    /// themselves match it: `shared::http`).
     pub fn matches(&self, method: &str, path: &str) -> Option<Map<String, Value>> {
         if !self.method.eq_ignore_ascii_case(method) && self.method != "ANY" {
             return None;
         }
-        let (want, got): (Vec<&str>, Vec<&str>) =
-            (self.path.trim_matches('/').split('/').collect(), path.trim_matches('/').split('/').collect());
-        let mut params = Map::new();
-        for (i, segment) in want.iter().enumerate() {
-            if let Some(name) = segment.strip_prefix('{').and_then(|s| s.strip_suffix("+}")) {
-                let rest = got.get(i..).filter(|r| !r.is_empty())?.join("/");
-                params.insert(name.to_owned(), Value::String(rest));
-                return Some(params);
-            }
-            let actual = *got.get(i)?;
-            match segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
-                Some(name) if !actual.is_empty() => {
-                    params.insert(name.to_owned(), Value::String(actual.to_owned()));
-                }
-                Some(_) => return None,
-                None if *segment == actual => {}
-                None => return None,
-            }
-        }
-        (want.len() == got.len()).then_some(params)
+        let params = shared::http::path_parameters(&self.path, path)?;
+        Some(params.into_iter().map(|(name, value)| (name, Value::String(value))).collect())
     }
 }
 

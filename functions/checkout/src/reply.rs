@@ -2,28 +2,9 @@
 //! that tell a client what to do next. One place, so that the same situation is answered the
 //! same way by every route.
 
-use crate::problem::{FieldError, Problem, CONTENT_TYPE as PROBLEM};
+use crate::problem::{FieldError, Problem};
+pub use shared::http::{json, problem, reply, with_header, Reply, JSON};
 use shared::ports::ErrorKind;
-pub use shared::ports::StoredResponse as Reply;
-
-pub const JSON: &str = "application/json";
-
-pub fn reply(status: u16, content_type: &str, body: String) -> Reply {
-    Reply { status, headers: vec![("content-type".into(), content_type.into())], body }
-}
-
-pub fn json(status: u16, body: &serde_json::Value) -> Reply {
-    reply(status, JSON, body.to_string())
-}
-
-pub fn problem(p: Problem) -> Reply {
-    reply(p.status, PROBLEM, serde_json::to_string(&p).expect("problems serialise"))
-}
-
-pub fn with_header(mut r: Reply, name: &str, value: impl Into<String>) -> Reply {
-    r.headers.push((name.to_owned(), value.into()));
-    r
-}
 
 /// 400: the request itself is wrong; `errors` says where. Never remembered under a key.
 pub fn invalid(errors: Vec<FieldError>) -> Reply {

@@ -6,11 +6,10 @@
 use crate::cursor;
 use crate::ports::CustomerViews;
 use crate::view::{timestamp, View};
-use lambda_http::http::Method;
 use lambda_http::{Body, Error, Request, RequestExt, Response};
 use serde_json::{json, Value};
 use shared::domain::CustomerId;
-use shared::http::{problem, respond, Answer};
+use shared::http::{self, Problem, Reply};
 use shared::ports::{ErrorKind, Kind};
 
 /// The views table's adapter is the API's store.
@@ -21,16 +20,7 @@ pub const MAX_LIMIT: usize = 100;
 /// As long as the checkout accepts: a longer one names no customer.
 pub const MAX_CUSTOMER_ID_LEN: usize = 64;
 
-/// From the route's path parameter, or from the path when the event carries none (a local run).
-fn customer_of(req: &Request) -> Option<String> {
-    let from_route = req.path_parameters_ref().and_then(|p| p.first("customerId")).map(str::to_owned);
-    let from_path = || {
-        let path = Some(req.raw_http_path()).filter(|p| !p.is_empty()).unwrap_or(req.uri().path());
-        let rest = path.trim_end_matches('/').strip_suffix("/orders")?;
-        rest.strip_prefix("/customers/").map(str::to_owned)
-    };
-    from_route.or_else(from_path).filter(|id| !id.is_empty() && !id.contains('/'))
-}
+pub const ROUTES: &[&str] = &["GET /customers/{customerId}/orders"];
 
 fn query<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
     req.query_string_parameters_ref().and_then(|q| q.first(name))
@@ -38,12 +28,11 @@ fn query<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
 
 /// `limit`: absent means the default; anything but an integer in 1..=100 is refused, never
 /// clamped, so that a client learns its request was not what it meant.
-fn limit_of(req: &Request) -> Result<usize, Answer> {
+fn limit_of(req: &Request) -> Result<usize, Reply> {
     let Some(raw) = query(req, "limit") else { return Ok(DEFAULT_LIMIT) };
-    raw.parse::<usize>()
-        .ok()
-        .filter(|n| (1..=MAX_LIMIT).contains(n))
-        .ok_or_else(|| problem(400, "invalid-limit", "Invalid limit", "limit is a whole number from 1 to 100."))
+    raw.parse::<usize>().ok().filter(|n| (1..=MAX_LIMIT).contains(n)).ok_or_else(|| {
+        Problem::new(400, "invalid-limit", "Invalid limit", "limit is a whole number from 1 to 100.").reply()
+    })
 }
 
 fn row(view: &View) -> Value {
@@ -58,20 +47,18 @@ fn row(view: &View) -> Value {
     })
 }
 
-async fn answer<Q: CustomerViews + ?Sized>(views: &Q, req: &Request) -> Answer {
-    if req.method() != Method::GET {
-        return problem(405, "method-not-allowed", "Method not allowed", "A customer's orders are read with GET.");
-    }
-    let Some(customer) = customer_of(req) else {
-        return problem(404, "not-found", "No such route", "The route is GET /customers/{customerId}/orders.");
+async fn answer<Q: CustomerViews + ?Sized>(views: &Q, req: &Request) -> Reply {
+    let Some(customer) = http::route(req, ROUTES).and_then(|m| m.param("customerId").map(str::to_owned)) else {
+        return http::no_route(req, ROUTES);
     };
     if customer.len() > MAX_CUSTOMER_ID_LEN || customer.chars().any(char::is_control) {
-        return problem(
+        return Problem::new(
             400,
             "invalid-customer",
             "Invalid customer ID",
             "A customer ID is 1 to 64 printable characters.",
-        );
+        )
+        .reply();
     }
     let customer = CustomerId(customer);
     let limit = match limit_of(req) {
@@ -81,31 +68,38 @@ async fn answer<Q: CustomerViews + ?Sized>(views: &Q, req: &Request) -> Answer {
     let after = match query(req, "cursor").map(|c| cursor::decode(c, &customer)).transpose() {
         Ok(after) => after,
         Err(e) => {
-            return problem(
+            return Problem::new(
                 400,
                 "invalid-cursor",
                 "Invalid cursor",
-                &format!("{e}: use nextCursor as it was returned."),
+                format!("{e}: use nextCursor as it was returned."),
             )
+            .reply()
         }
     };
     match views.page(&customer, limit, after.as_ref()).await {
-        Ok(page) => Answer::ok(json!({
-            "orders": page.views.iter().map(row).collect::<Vec<_>>(),
-            "nextCursor": page.next.as_ref().map(cursor::encode),
-        })),
+        Ok(page) => http::json(
+            200,
+            &json!({
+                "orders": page.views.iter().map(row).collect::<Vec<_>>(),
+                "nextCursor": page.next.as_ref().map(cursor::encode),
+            }),
+        ),
         Err(error) => {
             tracing::error!(%error, error_kind = error.kind().name(), customer_id = %customer, "order views could not be read");
             match error.kind() {
-                ErrorKind::Transient | ErrorKind::Conflict => problem(
-                    503,
-                    "unavailable",
-                    "Orders unavailable",
-                    "The orders could not be read; try again shortly.",
-                ),
+                ErrorKind::Transient | ErrorKind::Conflict => {
+                    let unavailable = Problem::new(
+                        503,
+                        "unavailable",
+                        "Orders unavailable",
+                        "The orders could not be read; try again shortly.",
+                    );
+                    http::with_header(unavailable.reply(), "retry-after", "5")
+                }
                 // A stored view that cannot be read: retrying will not help, rebuilding will.
                 ErrorKind::Permanent | ErrorKind::Rejected => {
-                    problem(500, "internal", "Internal error", "The orders could not be read.")
+                    Problem::new(500, "internal", "Internal error", "The orders could not be read.").reply()
                 }
             }
         }
@@ -114,5 +108,5 @@ async fn answer<Q: CustomerViews + ?Sized>(views: &Q, req: &Request) -> Answer {
 
 pub async fn handle<Q: CustomerViews + ?Sized>(views: &Q, req: Request) -> Result<Response<Body>, Error> {
     let answer = answer(views, &req).await;
-    respond(&req, answer)
+    http::respond(answer, &http::correlation_id(&req))
 }

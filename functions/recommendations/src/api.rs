@@ -4,51 +4,39 @@
 //! Errors are RFC 9457 problem details.
 
 use crate::{top, BoughtWith, TOP};
-use lambda_http::http::Method;
-use lambda_http::{Body, Error, Request, RequestExt, Response};
+use lambda_http::{Body, Error, Request, Response};
 use serde_json::json;
 use shared::domain::Sku;
-use shared::http::{problem, respond, Answer};
+use shared::http::{self, Problem, Reply};
 
 /// As long as the checkout accepts; a longer one cannot name a product.
 pub const MAX_SKU_LEN: usize = 64;
 
-/// From the route's path parameter, or from the path when the event carries none (a local run).
-fn sku_of(req: &Request) -> Option<String> {
-    let from_route = req.path_parameters_ref().and_then(|p| p.first("sku")).map(str::to_owned);
-    let from_path = || {
-        let path = Some(req.raw_http_path()).filter(|p| !p.is_empty()).unwrap_or(req.uri().path());
-        let rest = path.trim_end_matches('/').strip_suffix("/recommendations")?;
-        rest.rsplit_once("/products/").map(|(_, sku)| sku.to_owned())
-    };
-    from_route.or_else(from_path).filter(|sku| !sku.is_empty() && !sku.contains('/'))
-}
+pub const ROUTES: &[&str] = &["GET /products/{sku}/recommendations"];
 
-async fn answer<B: BoughtWith + ?Sized>(store: &B, req: &Request) -> Answer {
-    if req.method() != Method::GET {
-        return problem(405, "method-not-allowed", "Method not allowed", "Recommendations are read with GET.");
-    }
-    let Some(sku) = sku_of(req) else {
-        return problem(404, "not-found", "No such route", "The route is GET /products/{sku}/recommendations.");
+async fn answer<B: BoughtWith + ?Sized>(store: &B, req: &Request) -> Reply {
+    let Some(sku) = http::route(req, ROUTES).and_then(|m| m.param("sku").map(str::to_owned)) else {
+        return http::no_route(req, ROUTES);
     };
     if sku.len() > MAX_SKU_LEN || sku.chars().any(char::is_control) {
-        return problem(400, "invalid-sku", "Invalid SKU", "A SKU is 1 to 64 printable characters.");
+        return Problem::new(400, "invalid-sku", "Invalid SKU", "A SKU is 1 to 64 printable characters.").reply();
     }
     match store.bought_with(&Sku::from(sku.as_str())).await {
-        Ok(all) => Answer::ok(json!({ "sku": sku, "recommendations": top(all, TOP) })),
+        Ok(all) => http::json(200, &json!({ "sku": sku, "recommendations": top(all, TOP) })),
         Err(error) => {
             tracing::error!(%error, sku, "recommendations could not be read");
-            problem(
+            let unavailable = Problem::new(
                 503,
                 "unavailable",
                 "Recommendations unavailable",
                 "The recommendations could not be read; try again shortly.",
-            )
+            );
+            http::with_header(unavailable.reply(), "retry-after", "5")
         }
     }
 }
 
 pub async fn handle<B: BoughtWith + ?Sized>(store: &B, req: Request) -> Result<Response<Body>, Error> {
     let answer = answer(store, &req).await;
-    respond(&req, answer)
+    http::respond(answer, &http::correlation_id(&req))
 }

@@ -370,6 +370,16 @@ def _stream_source(props: dict, table: str, resolver: StackResolver) -> dict:
     }
 
 
+def describe_api(expanded: dict, resolver: StackResolver) -> dict:
+    """What the HTTP API's stage enforces before any function runs: its throttling."""
+    for resource in expanded["Resources"].values():
+        if resource["Type"] == "AWS::ApiGatewayV2::Stage":
+            settings = resource["Properties"].get("DefaultRouteSettings", {})
+            limits = {"ThrottlingRateLimit": "throttlingRateLimit", "ThrottlingBurstLimit": "throttlingBurstLimit"}
+            return {ours: float(resolver.resolve(settings[theirs])) for theirs, ours in limits.items() if theirs in settings}
+    return {}
+
+
 def describe_functions(expanded: dict, resolver: StackResolver) -> dict[str, dict]:
     resources = expanded["Resources"]
     functions: dict[str, dict] = {}
@@ -521,6 +531,7 @@ def provision(endpoint: str, stack: str, out: Path | None = None, parameters: di
         "region": REGION,
         "outputs": dict(sorted(outputs.items())),
         "functions": describe_functions(expanded, resolver),
+        "api": describe_api(expanded, resolver),
     }
     if out:
         out = Path(out)

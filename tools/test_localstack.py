@@ -161,6 +161,7 @@ def test_the_stack_file_resolves_every_function_environment_to_physical_names(st
         "TRIM_HORIZON", 3, True)
     assert stream["functionResponseTypes"] == ["ReportBatchItemFailures"]
     assert stream["onFailureQueueUrl"] == outputs["OrderProjectorFailureQueueUrl"]
+    assert stack["api"] == {"throttlingRateLimit": 100.0, "throttlingBurstLimit": 200.0}
     assert functions["OutboxRelayFunction"]["schedules"] == ["rate(1 minute)"]
     sweeper = functions["SweeperFunction"]
     assert sweeper["schedules"] == ["rate(1 minute)"]

@@ -50,6 +50,36 @@ pub struct Api {
     pub invoker: Arc<Invoker>,
     /// host:port, for `requestContext.domainName`.
     pub domain: String,
+    /// The stage's throttling, when the template sets it.
+    pub throttle: Option<TokenBucket>,
+}
+
+/// API Gateway's throttling of a stage: a bucket of `burst` tokens, refilled at `rate` per
+/// second, one token per request; a request that finds it empty is answered 429 and invokes
+/// nothing.
+#[derive(Debug)]
+pub struct TokenBucket {
+    rate: f64,
+    burst: f64,
+    /// Tokens left, and when that was counted.
+    state: std::sync::Mutex<(f64, std::time::Instant)>,
+}
+
+impl TokenBucket {
+    /// A full bucket.
+    pub fn new(rate: f64, burst: f64, now: std::time::Instant) -> TokenBucket {
+        TokenBucket { rate, burst, state: std::sync::Mutex::new((burst, now)) }
+    }
+
+    /// Takes a token for a request arriving at `now`; `false` when there is none.
+    pub fn take(&self, now: std::time::Instant) -> bool {
+        let mut state = self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let (tokens, counted) = *state;
+        let refilled = (tokens + now.saturating_duration_since(counted).as_secs_f64() * self.rate).min(self.burst);
+        let (left, taken) = if refilled >= 1.0 { (refilled - 1.0, true) } else { (refilled, false) };
+        *state = (left, now.max(counted));
+        taken
+    }
 }
 
 fn gateway_answer(status: StatusCode, message: &str) -> Response {
@@ -69,6 +99,9 @@ pub async fn handle(State(api): State<Arc<Api>>, request: Request) -> Response {
     let Some((route, params)) = matched else {
         return gateway_answer(StatusCode::NOT_FOUND, "Not Found");
     };
+    if api.throttle.as_ref().is_some_and(|bucket| !bucket.take(std::time::Instant::now())) {
+        return gateway_answer(StatusCode::TOO_MANY_REQUESTS, "Too Many Requests");
+    }
     let payload = payload_v2(&parts, &body, route, params, &api.domain);
     match api.invoker.invoke(&route.binary, payload, route.timeout).await {
         Ok(result) => response_v2(result),
@@ -203,6 +236,27 @@ mod tests {
 
     fn route(method: &str, path: &str) -> Route {
         Route { method: method.into(), path: path.into(), binary: "f".into(), timeout: Duration::from_secs(1) }
+    }
+
+    #[test]
+    fn given_a_full_bucket_when_a_burst_arrives_then_only_burst_requests_pass() {
+        let t0 = std::time::Instant::now();
+        let bucket = TokenBucket::new(1.0, 3.0, t0);
+        let passed = (0..5).filter(|_| bucket.take(t0)).count();
+        assert_eq!(passed, 3);
+    }
+
+    #[test]
+    fn given_an_empty_bucket_when_time_passes_then_it_refills_at_the_rate_up_to_the_burst() {
+        let t0 = std::time::Instant::now();
+        let bucket = TokenBucket::new(2.0, 3.0, t0);
+        (0..3).for_each(|_| assert!(bucket.take(t0)));
+        assert!(!bucket.take(t0));
+        let half_a_second = t0 + Duration::from_millis(500);
+        assert!(bucket.take(half_a_second), "one token back after 0.5 s at 2/s");
+        assert!(!bucket.take(half_a_second));
+        let much_later = t0 + Duration::from_secs(60);
+        assert_eq!((0..10).filter(|_| bucket.take(much_later)).count(), 3, "never more than the burst");
     }
 
     #[test]

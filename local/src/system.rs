@@ -2,7 +2,7 @@
 //! HTTP API, event sources (SQS queues, DynamoDB streams) and schedules; and a clean stop of
 //! everything it started.
 
-use crate::api::{self, Api, Route};
+use crate::api::{self, Api, Route, TokenBucket};
 use crate::functions;
 use crate::invoke::Invoker;
 use crate::poller::{EventSource, Observation, Poller};
@@ -116,7 +116,11 @@ impl LocalSystem {
             })
             .collect();
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", api_port)).await?;
-        let api = Arc::new(Api { routes, invoker: invoker.clone(), domain: format!("127.0.0.1:{api_port}") });
+        let throttle = match (stack.api.throttling_rate_limit, stack.api.throttling_burst_limit) {
+            (Some(rate), Some(burst)) => Some(TokenBucket::new(rate, burst, std::time::Instant::now())),
+            _ => None,
+        };
+        let api = Arc::new(Api { routes, invoker: invoker.clone(), domain: format!("127.0.0.1:{api_port}"), throttle });
         let router = axum::Router::new().fallback(api::handle).with_state(api);
         let mut api_stop = stopped.clone();
         tasks.push(tokio::spawn(async move {

@@ -107,3 +107,22 @@ async fn given_an_event_item_the_projector_can_never_apply_then_it_is_retried_de
 
     system.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn given_the_stages_throttling_when_a_burst_exceeds_it_then_api_gateway_answers_429_and_invokes_nothing() {
+    let mut options = options(Mode::InProcess);
+    options.parameters.push(("ApiThrottlingRateLimit".into(), "1".into()));
+    options.parameters.push(("ApiThrottlingBurstLimit".into(), "2".into()));
+    let system = LocalSystem::start(options).await.expect("the local system starts");
+    let probe = Probe::new(&system);
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        statuses.push(probe.get("/orders/01HZX3G7Q2V1N8K4T6R9M5B0CD").await.unwrap());
+    }
+    let codes: Vec<u16> = statuses.iter().map(|a| a.status).collect();
+    assert_eq!(&codes[..2], [404, 404], "the burst passes (an unknown order)");
+    assert!(codes[2..].contains(&429), "beyond the burst: {codes:?}");
+    let throttled = statuses.iter().find(|a| a.status == 429).unwrap();
+    assert_eq!(throttled.body, json!({"message": "Too Many Requests"}));
+    system.stop().await;
+}

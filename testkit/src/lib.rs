@@ -180,11 +180,22 @@ pub struct HttpRoute {
     pub path: String,
 }
 
-/// A provisioned stack: its outputs and functions.
+/// What the HTTP API's stage enforces before invoking anything (API Gateway throttling: a
+/// token bucket refilled at `throttling_rate_limit` per second, holding `throttling_burst_limit`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiSettings {
+    pub throttling_rate_limit: Option<f64>,
+    pub throttling_burst_limit: Option<f64>,
+}
+
+/// A provisioned stack: its outputs, functions and API settings.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Stack {
     pub outputs: BTreeMap<String, String>,
     pub functions: BTreeMap<String, FunctionDef>,
+    #[serde(default)]
+    pub api: ApiSettings,
 }
 
 impl Stack {

@@ -129,6 +129,21 @@ pub fn poison_ids(batch: &SqsEvent) -> Vec<String> {
     batch.records.iter().map(|r| r.message_id.clone().unwrap_or_default()).filter(|id| !good.contains(id)).collect()
 }
 
+/// Delivers each body in its own batch, as separate messages arrive, through the consumer
+/// harness (permanent failures to a throwaway dead-letter queue); the ids of the failed ones.
+pub async fn deliver_each<C: crate::consumer::Consumer>(consumer: &C, bodies: &[String]) -> Vec<String> {
+    let mut failed = Vec::new();
+    for body in bodies {
+        let now = Utc::now().timestamp_millis();
+        let batch = sqs_batch(std::slice::from_ref(body));
+        let dead_letters = crate::adapters::memory_dlq::MemoryDeadLetters::default();
+        failed.extend(failed_ids(
+            &crate::consumer::handle_batch(consumer, &dead_letters, &batch, now, now + 10_000).await,
+        ));
+    }
+    failed
+}
+
 /// A consumer under test, with the dead-letter queue its harness sends permanent failures to.
 pub struct Given<C> {
     pub consumer: C,

@@ -6,13 +6,12 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use inventory::dynamo::DynamoStock;
 use inventory::{CommitError, Inventory, Level, Movement, Stock};
 use shared::adapters::eventbridge::EventBridgePublisher;
-use shared::adapters::memory_dlq::MemoryDeadLetters;
 use shared::config::Env;
-use shared::consumer::{handle_batch, Delivery};
+use shared::consumer::Delivery;
 use shared::domain::{EventId, OrderId, Sku};
 use shared::out_of_order::{OrderRecord, Stage, Stages};
 use shared::ports::{ErrorKind, Kind};
-use shared::testing::{eventbridge_body, failed_ids, order_cancelled, order_placed, sqs_batch};
+use shared::testing::{deliver_each, eventbridge_body, order_cancelled, order_placed};
 
 use testkit::shared as aws;
 
@@ -69,18 +68,6 @@ fn first_record(stage: Stage) -> OrderRecord {
     OrderRecord::empty("inventory", OrderId::new()).applying(stage, &delivery())
 }
 
-async fn deliver(consumer: &Inventory<DynamoStock, EventBridgePublisher>, bodies: &[String]) -> Vec<String> {
-    let mut failed = Vec::new();
-    for body in bodies {
-        let now = chrono::Utc::now().timestamp_millis();
-        let batch = sqs_batch(std::slice::from_ref(body));
-        failed.extend(failed_ids(
-            &handle_batch(consumer, &MemoryDeadLetters::default(), &batch, now, now + 10_000).await,
-        ));
-    }
-    failed
-}
-
 async fn applied(stock: &DynamoStock, order_id: OrderId) -> Stages {
     stock.record("inventory", order_id).await.unwrap().applied
 }
@@ -93,10 +80,10 @@ async fn a_placed_order_commits_its_reservation_once() {
     let sku = given_product(&consumer.stock, 1, 3, 5).await;
     let event = order_placed("cust-ada", &[(sku.as_str(), 3, 1250)]);
     let body = eventbridge_body(&event);
-    assert!(deliver(&consumer, std::slice::from_ref(&body)).await.is_empty());
+    assert!(deliver_each(&consumer, std::slice::from_ref(&body)).await.is_empty());
     assert_eq!(reserved(&consumer.stock, &sku).await, 0);
     assert_eq!(applied(&consumer.stock, event.order_id).await, [Stage::Placed].into_iter().collect());
-    assert!(deliver(&consumer, &[body]).await.is_empty());
+    assert!(deliver_each(&consumer, &[body]).await.is_empty());
     assert_eq!(reserved(&consumer.stock, &sku).await, 0, "the redelivery took nothing");
 }
 
@@ -107,9 +94,9 @@ async fn a_cancellation_after_its_order_restocks_what_the_order_committed() {
     let sku = given_product(&consumer.stock, 7, 3, 1).await;
     let placed = order_placed("cust-ada", &[(sku.as_str(), 3, 1250)]);
     let cancelled = eventbridge_body(&order_cancelled(&placed));
-    assert!(deliver(&consumer, &[eventbridge_body(&placed)]).await.is_empty());
+    assert!(deliver_each(&consumer, &[eventbridge_body(&placed)]).await.is_empty());
     assert_eq!(stock_of(&consumer.stock, &sku).await, (7, 0));
-    assert!(deliver(&consumer, &[cancelled.clone(), cancelled]).await.is_empty(), "the duplicate is skipped");
+    assert!(deliver_each(&consumer, &[cancelled.clone(), cancelled]).await.is_empty(), "the duplicate is skipped");
     assert_eq!(stock_of(&consumer.stock, &sku).await, (10, 0));
     let both = [Stage::Placed, Stage::Cancelled].into_iter().collect();
     assert_eq!(applied(&consumer.stock, placed.order_id).await, both);
@@ -121,10 +108,10 @@ async fn a_cancellation_before_its_order_releases_the_reservation_and_the_order_
     let consumer = given_the_deployed_consumer().await;
     let sku = given_product(&consumer.stock, 7, 3, 1).await;
     let placed = order_placed("cust-ada", &[(sku.as_str(), 3, 1250)]);
-    assert!(deliver(&consumer, &[eventbridge_body(&order_cancelled(&placed))]).await.is_empty());
+    assert!(deliver_each(&consumer, &[eventbridge_body(&order_cancelled(&placed))]).await.is_empty());
     assert_eq!(stock_of(&consumer.stock, &sku).await, (10, 0), "the same stock as in order");
     assert_eq!(applied(&consumer.stock, placed.order_id).await, [Stage::Cancelled].into_iter().collect());
-    assert!(deliver(&consumer, &[eventbridge_body(&placed)]).await.is_empty(), "skipped, not failed");
+    assert!(deliver_each(&consumer, &[eventbridge_body(&placed)]).await.is_empty(), "skipped, not failed");
     assert_eq!(stock_of(&consumer.stock, &sku).await, (10, 0));
 }
 

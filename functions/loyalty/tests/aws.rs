@@ -11,7 +11,7 @@ use shared::adapters::memory_dlq::MemoryDeadLetters;
 use shared::config::Env;
 use shared::consumer::handle_batch;
 use shared::out_of_order::{Stage, Stages};
-use shared::testing::{eventbridge_body, failed_ids, order_cancelled, order_placed, sqs_batch, sqs_message};
+use shared::testing::{deliver_each, eventbridge_body, failed_ids, order_cancelled, order_placed, sqs_message};
 use std::time::{Duration, Instant};
 
 use testkit::shared as aws;
@@ -178,19 +178,6 @@ async fn entry_exists(customer: &str, order_id: shared::domain::OrderId) -> bool
     out.item.is_some()
 }
 
-/// Delivers each body in its own batch, as separate messages arrive; the failed message ids.
-async fn deliver_in_turn(consumer: &Loyalty<loyalty::dynamo::DynamoLedger>, bodies: &[String]) -> Vec<String> {
-    let mut failed = Vec::new();
-    for body in bodies {
-        let now = chrono::Utc::now().timestamp_millis();
-        let batch = sqs_batch(std::slice::from_ref(body));
-        failed.extend(failed_ids(
-            &handle_batch(consumer, &MemoryDeadLetters::default(), &batch, now, now + 10_000).await,
-        ));
-    }
-    failed
-}
-
 async fn applied(consumer: &Loyalty<loyalty::dynamo::DynamoLedger>, order_id: shared::domain::OrderId) -> Stages {
     use loyalty::LoyaltyLedger;
     consumer.ledger.record("loyalty", order_id).await.unwrap().applied
@@ -204,9 +191,9 @@ async fn a_cancellation_after_its_order_takes_the_credit_back_in_the_same_transa
     let placed = order_placed(&customer, &[("MUG", 2, 1250), ("TEE", 1, 2099)]);
     let cancelled = eventbridge_body(&order_cancelled(&placed));
 
-    assert!(deliver_in_turn(&consumer, &[eventbridge_body(&placed)]).await.is_empty());
+    assert!(deliver_each(&consumer, &[eventbridge_body(&placed)]).await.is_empty());
     assert_eq!((points(&customer).await, entry_exists(&customer, placed.order_id).await), (45, true));
-    assert!(deliver_in_turn(&consumer, &[cancelled.clone(), cancelled]).await.is_empty(), "the duplicate is skipped");
+    assert!(deliver_each(&consumer, &[cancelled.clone(), cancelled]).await.is_empty(), "the duplicate is skipped");
     assert_eq!((points(&customer).await, entry_exists(&customer, placed.order_id).await), (0, false));
     assert_eq!(applied(&consumer, placed.order_id).await, [Stage::Placed, Stage::Cancelled].into_iter().collect());
 }
@@ -218,10 +205,10 @@ async fn a_cancellation_before_its_order_leaves_a_tombstone_and_the_order_credit
     let customer = format!("cust-{}", ulid::Ulid::new());
     let placed = order_placed(&customer, &[("MUG", 2, 1250)]);
 
-    assert!(deliver_in_turn(&consumer, &[eventbridge_body(&order_cancelled(&placed))]).await.is_empty());
+    assert!(deliver_each(&consumer, &[eventbridge_body(&order_cancelled(&placed))]).await.is_empty());
     assert_eq!(points(&customer).await, 0, "no reversal of a credit that never happened");
     assert_eq!(applied(&consumer, placed.order_id).await, [Stage::Cancelled].into_iter().collect());
-    assert!(deliver_in_turn(&consumer, &[eventbridge_body(&placed)]).await.is_empty(), "skipped, not failed");
+    assert!(deliver_each(&consumer, &[eventbridge_body(&placed)]).await.is_empty(), "skipped, not failed");
     assert_eq!((points(&customer).await, entry_exists(&customer, placed.order_id).await), (0, false));
     assert_eq!(applied(&consumer, placed.order_id).await, [Stage::Cancelled].into_iter().collect());
 }

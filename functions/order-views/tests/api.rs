@@ -12,7 +12,7 @@ use order_views::api::handle;
 use order_views::memory::MemoryViews;
 use order_views::View;
 use serde_json::{json, Value};
-use shared::domain::{Order, OrderId};
+use shared::domain::OrderId;
 use std::collections::HashMap;
 
 /// A request as API Gateway's HTTP API (payload v2) delivers it, built from its typed event.
@@ -39,7 +39,7 @@ fn get(customer: &str, query: &str) -> lambda_http::Request {
 /// An order of `customer` in `life`, opened `minutes` after the start.
 fn view(customer: &str, life: Life, minutes: i64) -> View {
     let history = recorded(events(life, customer, 1000 + minutes, start() + Duration::minutes(minutes)));
-    View::of(Order::replay(OrderId::new(), history.iter().map(|r| &r.event)).unwrap().unwrap())
+    fold(OrderId::new(), &history)
 }
 
 /// `count` orders of ada, each an hour after the previous; the newest last.

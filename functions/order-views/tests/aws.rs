@@ -13,13 +13,10 @@ use order_views::dynamo::{item_of, DynamoViews};
 use order_views::ports::{CustomerViews, Saved, ViewStore};
 use order_views::projector::{handle, Projector};
 use order_views::record::insert_record;
-use order_views::View;
 use serde_json::Value;
 use shared::adapters::dynamodb::{s, DynamoShop, Item, ShopTables};
 use shared::config::Env;
-use shared::domain::{CustomerId, Order, OrderId, OrderStatus, Recorded};
-use shared::ports::OrderChange;
-use shared::ports::{OrderStore, StockEffect};
+use shared::domain::{CustomerId, OrderId, OrderStatus, Recorded};
 use std::collections::BTreeMap;
 use testkit::shared as aws;
 
@@ -57,23 +54,11 @@ fn customer() -> String {
     format!("cust-{}", ulid::Ulid::new())
 }
 
-fn fold(id: OrderId, history: &[Recorded]) -> View {
-    View::of(Order::replay(id, history.iter().map(|r| &r.event)).unwrap().unwrap())
-}
-
 /// Commits `history` through the real order store (event items, open-order markers).
 async fn committed(history: &[Recorded]) -> OrderId {
     let (shop, id) = (shop().await, OrderId::new());
     for r in history {
-        let change = OrderChange {
-            order_id: id,
-            version: r.version,
-            event: &r.event,
-            stock: StockEffect::None,
-            outbox: None,
-            correlation_id: &r.correlation_id,
-        };
-        shop.commit(change).await.unwrap();
+        commit(&shop, id, r).await;
     }
     id
 }

@@ -8,18 +8,14 @@ use common::*;
 use order_views::memory::MemoryViews;
 use order_views::projector::{handle, Outcome, ProjectError, Projector};
 use order_views::record::insert_record;
-use order_views::View;
+
 use shared::adapters::dynamodb::{n, s};
 use shared::adapters::memory::MemoryShop;
-use shared::domain::{Order, OrderId, OrderStatus, Recorded};
+use shared::domain::{OrderId, OrderStatus, Recorded};
 use shared::ports::{ErrorKind, Kind};
 
 fn projector() -> Projector<MemoryViews, MemoryShop> {
     Projector { views: MemoryViews::default(), events: MemoryShop::default() }
-}
-
-fn fold(id: OrderId, history: &[Recorded]) -> View {
-    View::of(Order::replay(id, history.iter().map(|r| &r.event)).unwrap().unwrap())
 }
 
 /// A delivered order's four events, committed to the projector's event store.

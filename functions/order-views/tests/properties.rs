@@ -14,7 +14,7 @@ use order_views::View;
 use proptest::prelude::*;
 use proptest::test_runner::FileFailurePersistence;
 use shared::adapters::memory::MemoryShop;
-use shared::domain::{Order, OrderId, Recorded};
+use shared::domain::{OrderId, Recorded};
 use std::collections::BTreeMap;
 
 /// Failing cases are kept beside this file (tests/ has no lib.rs to put them parallel to).
@@ -98,10 +98,6 @@ async fn in_order(histories: &[Vec<Recorded>], ids: &[OrderId]) -> BTreeMap<Orde
         histories.iter().enumerate().flat_map(|(o, h)| (0..h.len()).map(move |e| (o, e))).collect();
     deliver(&p, ids, histories, &deliveries, &[deliveries.len()]).await;
     p.views.views()
-}
-
-fn fold(id: OrderId, history: &[Recorded]) -> View {
-    View::of(Order::replay(id, history.iter().map(|r| &r.event)).unwrap().unwrap())
 }
 
 /// Orders, and every one of their events 1 to 3 times, shuffled, with batch sizes.

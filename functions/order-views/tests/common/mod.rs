@@ -87,8 +87,13 @@ pub fn recorded(events: Vec<OrderEvent>) -> Vec<Recorded> {
         .collect()
 }
 
-/// Appends one event to the store, as a command would.
-pub async fn commit(shop: &MemoryShop, id: OrderId, r: &Recorded) {
+/// The view in-order delivery gives: the fold of the whole history.
+pub fn fold(id: OrderId, history: &[Recorded]) -> order_views::View {
+    order_views::View::of(shared::domain::Order::replay(id, history.iter().map(|r| &r.event)).unwrap().unwrap())
+}
+
+/// Appends one event to the store (in memory or DynamoDB), as a command would.
+pub async fn commit(store: &dyn OrderStore, id: OrderId, r: &Recorded) {
     let change = OrderChange {
         order_id: id,
         version: r.version,
@@ -97,7 +102,7 @@ pub async fn commit(shop: &MemoryShop, id: OrderId, r: &Recorded) {
         outbox: None,
         correlation_id: &r.correlation_id,
     };
-    shop.commit(change).await.expect("a legal history commits");
+    store.commit(change).await.expect("a legal history commits");
 }
 
 /// An order with `history` committed to `shop`.

@@ -257,12 +257,9 @@ impl World {
         };
         let mut failed = 0;
         for event in self.bus.published().iter().filter(routed) {
-            let body = json!({
-                "version": "0", "id": "explorer", "detail-type": event.detail_type, "source": event.source,
-                "account": "123456789012", "time": "2027-01-15T08:00:00Z", "region": "us-east-1", "resources": [],
-                "detail": serde_json::from_str::<Value>(&event.detail).unwrap_or(Value::Null),
-            });
-            let batch = shared::testing::sqs_batch(&[body.to_string()]);
+            let detail = serde_json::from_str::<Value>(&event.detail).unwrap_or(Value::Null);
+            let body = shared::testing::eventbridge_body_of(&event.source, &event.detail_type, &detail);
+            let batch = shared::testing::sqs_batch(&[body]);
             let response =
                 shared::consumer::handle_batch(&consumer, &dead_letters, &batch, T0_MS, T0_MS + ATTEMPT_MS).await;
             failed += response.batch_item_failures.len() + dead_letters.sent().len();

@@ -259,17 +259,8 @@ async fn settled_by_the_sweeper(
         late.body["orderId"].as_str() == Some(order_id.as_str())
     ));
     // The gateway's record of the order's payment key: one decision per key, ever.
-    let entry = probe
-        .dynamodb
-        .get_item()
-        .table_name(probe.output("SandboxPaymentsTableName"))
-        .key("paymentKey", aws_sdk_dynamodb::types::AttributeValue::S(format!("order-{order_id}")))
-        .consistent_read(true)
-        .send()
-        .await?
-        .item
-        .unwrap_or_default();
-    let text = |name: &str| entry.get(name).and_then(|v| v.as_s().ok()).cloned().unwrap_or_else(|| "-".into());
+    let entry = probe.ledger_entry(&format!("order-{order_id}")).await?;
+    let text = |name: &str| crate::probe::text(&entry, name);
     timeline.say(format!(
         "    gateway ledger for the order's payment key: {} {} {} cents: one charge, whoever asked",
         text("outcome"),

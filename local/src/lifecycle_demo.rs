@@ -5,9 +5,8 @@
 
 use crate::demo::Timeline;
 use crate::poller::Observation;
-use crate::probe::{eventually, Answer, Probe, ProbeError};
+use crate::probe::{eventually, text, Answer, Probe, ProbeError};
 use crate::system::LocalSystem;
-use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::{json, Value};
 use shared::config::Env;
@@ -100,7 +99,7 @@ pub(crate) async fn run(
         probe.stock("TEE").await?,
         probe.loyalty_points("cust-grace").await?
     ));
-    let refund = ledger_entry(probe, &format!("order-{regret_id}#refund")).await?;
+    let refund = probe.ledger_entry(&format!("order-{regret_id}#refund")).await?;
     timeline.say(format!(
         "    gateway ledger: {} {} {} cents, one refund",
         text(&refund, "outcome"),
@@ -192,7 +191,7 @@ async fn reversed_to_loyalty(
     for (detail_type, detail) in [("order.cancelled", &cancelled), ("order.placed", &placed)] {
         let answer = system
             .invoker
-            .invoke(&function.binary, sqs_event(detail_type, detail), Duration::from_secs(function.timeout))
+            .invoke(&function.binary, sqs_event(detail_type, detail)?, Duration::from_secs(function.timeout))
             .await?;
         let failed = answer["batchItemFailures"].as_array().map_or(0, Vec::len);
         timeline.say(format!(
@@ -266,45 +265,7 @@ async fn reversed_to_the_projector(
 }
 
 /// The SQS event Lambda would deliver for one EventBridge event with `detail`.
-fn sqs_event(detail_type: &str, detail: &Value) -> Value {
-    let body = json!({
-        "version": "0",
-        "id": ulid::Ulid::new().to_string(),
-        "detail-type": detail_type,
-        "source": "shop.checkout",
-        "account": "123456789012",
-        "time": chrono::Utc::now(),
-        "region": testkit::REGION,
-        "resources": [],
-        "detail": detail,
-    });
-    let mut record = SqsMessage::default();
-    record.message_id = Some(ulid::Ulid::new().to_string());
-    record.body = Some(body.to_string());
-    record.attributes.insert("ApproximateReceiveCount".into(), "1".into());
-    record.event_source = Some("aws:sqs".into());
-    record.aws_region = Some(testkit::REGION.into());
-    let mut event = SqsEvent::default();
-    event.records = vec![record];
-    serde_json::to_value(event).unwrap_or_default()
-}
-
-async fn ledger_entry(
-    probe: &Probe,
-    key: &str,
-) -> Result<std::collections::HashMap<String, AttributeValue>, ProbeError> {
-    Ok(probe
-        .dynamodb
-        .get_item()
-        .table_name(probe.output("SandboxPaymentsTableName"))
-        .key("paymentKey", AttributeValue::S(key.to_owned()))
-        .consistent_read(true)
-        .send()
-        .await?
-        .item
-        .unwrap_or_default())
-}
-
-fn text(item: &std::collections::HashMap<String, AttributeValue>, name: &str) -> String {
-    item.get(name).and_then(|v| v.as_s().ok()).cloned().unwrap_or_else(|| "-".into())
+fn sqs_event(detail_type: &str, detail: &Value) -> Result<Value, serde_json::Error> {
+    let body = shared::testing::eventbridge_body_of("shop.checkout", detail_type, detail);
+    serde_json::to_value(shared::testing::sqs_batch(&[body]))
 }

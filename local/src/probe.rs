@@ -121,6 +121,23 @@ impl Probe {
         Ok(item.map(|i| number(&i, "points")).unwrap_or(0))
     }
 
+    /// The sandbox gateway's ledger entry under `key` (a payment key, or `<payment key>#refund`);
+    /// empty when there is none.
+    pub async fn ledger_entry(
+        &self,
+        key: &str,
+    ) -> Result<std::collections::HashMap<String, AttributeValue>, ProbeError> {
+        let out = self
+            .dynamodb
+            .get_item()
+            .table_name(self.output("SandboxPaymentsTableName"))
+            .key("paymentKey", AttributeValue::S(key.to_owned()))
+            .consistent_read(true)
+            .send()
+            .await?;
+        Ok(out.item.unwrap_or_default())
+    }
+
     /// Every item of a table, for summaries (the local tables are small).
     pub async fn scan(
         &self,
@@ -210,6 +227,11 @@ async fn answer(response: reqwest::Response, started: Instant) -> Result<Answer,
     let text = response.text().await?;
     let millis = started.elapsed().as_secs_f64() * 1000.0;
     Ok(Answer { status, headers, body: serde_json::from_str(&text).unwrap_or(Value::String(text)), millis })
+}
+
+/// A string attribute, or `-` when the item has none.
+pub fn text(item: &std::collections::HashMap<String, AttributeValue>, name: &str) -> String {
+    item.get(name).and_then(|v| v.as_s().ok()).cloned().unwrap_or_else(|| "-".into())
 }
 
 pub fn number(item: &std::collections::HashMap<String, AttributeValue>, name: &str) -> i64 {

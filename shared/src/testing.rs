@@ -62,16 +62,22 @@ pub fn received_as<E: Accepts, D: EventData>(envelope: &Envelope<D>) -> Envelope
 
 /// The EventBridge event EventBridge would deliver for `envelope`.
 pub fn eventbridge_body<D: EventData>(envelope: &Envelope<D>) -> String {
+    eventbridge_body_of(D::SOURCE, D::TYPE, envelope)
+}
+
+/// The EventBridge event EventBridge would deliver for a `detail` of any shape (an envelope
+/// read back from a queue, a malformed one).
+pub fn eventbridge_body_of(source: &str, detail_type: &str, detail: &impl serde::Serialize) -> String {
     json!({
         "version": "0",
         "id": ulid::Ulid::new().to_string(),
-        "detail-type": D::TYPE,
-        "source": D::SOURCE,
+        "detail-type": detail_type,
+        "source": source,
         "account": "123456789012",
         "time": Utc::now(),
         "region": "us-east-1",
         "resources": [],
-        "detail": envelope,
+        "detail": detail,
     })
     .to_string()
 }

@@ -350,13 +350,16 @@ impl StreamPoller {
                 Answer::FailedFrom(at) => i < *at,
                 Answer::FunctionError => false,
             };
-            let key = |name: &str| r.change.keys.get(name).map(|v| serde_json::to_value(v).unwrap_or_default());
+            let order_id = match r.change.keys.get("orderId") {
+                Some(serde_dynamo::AttributeValue::S(id)) => Some(id.clone()),
+                _ => None,
+            };
             let _ = self.observations.send(Observation {
                 function: self.source.function.clone(),
                 message_id: r.change.sequence_number.clone().unwrap_or_default(),
                 receive_count: u32::try_from(retries + 1).unwrap_or(u32::MAX),
                 event_id: Some(r.event_id.clone()),
-                order_id: key("orderId").and_then(|v| v.get("S").and_then(Value::as_str).map(str::to_owned)),
+                order_id,
                 detail: None,
                 succeeded,
             });

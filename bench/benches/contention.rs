@@ -63,12 +63,13 @@ impl Run {
 }
 
 async fn place(checkout: Arc<checkout::Checkout>, n: usize) -> (u16, Duration) {
-    let body = format!(
-        r#"{{"customerId":"cust-{n}","items":[{{"sku":"HOT","quantity":1}}],"paymentToken":"tok_visa","currency":"EUR"}}"#
-    );
+    // Each customer is a caller of their own (the token's subject); the body names none.
+    let body = r#"{"items":[{"sku":"HOT","quantity":1}],"paymentToken":"tok_visa","currency":"EUR"}"#;
     let now = chrono::Utc::now().timestamp_millis();
     let key = format!("contention-{n}");
+    let caller = shared::auth::Caller { subject: shared::domain::CustomerId(format!("cust-{n}")), staff: false };
     let request = PostOrder {
+        caller: &caller,
         content_type: Some("application/json"),
         idempotency_key: Some(&key),
         body: body.as_bytes(),

@@ -19,7 +19,9 @@ use shared::testing::{eventbridge_body, failed_ids, order_placed, sqs_batch};
 use std::sync::Arc;
 
 const CUSTOMER: &str = "cust-ada";
-const ORDER: &str = r#"{"customerId":"cust-ada","items":[{"sku":"MUG","quantity":2},{"sku":"TEE","quantity":1}],"paymentToken":"tok_visa","currency":"EUR"}"#;
+/// The order's body: its customer is the caller (the token's subject), never the body.
+const ORDER: &str =
+    r#"{"items":[{"sku":"MUG","quantity":2},{"sku":"TEE","quantity":1}],"paymentToken":"tok_visa","currency":"EUR"}"#;
 const STOCK: i64 = 1_000_000;
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -65,6 +67,7 @@ async fn place(checkout: &checkout::Checkout) -> checkout::service::Reply {
     let now = chrono::Utc::now().timestamp_millis();
     checkout
         .post_order(checkout::service::PostOrder {
+            caller: &shared::auth::Caller { subject: shared::domain::CustomerId(CUSTOMER.into()), staff: false },
             content_type: Some("application/json"),
             idempotency_key: Some("bench-key-1"),
             body: ORDER.as_bytes(),

@@ -8,8 +8,9 @@ use serde_json::{json, Value};
 use shared::adapters::memory::{MemoryBus, MemoryIdempotency, MemoryShop};
 use shared::adapters::memory_records::RecordTable;
 use shared::adapters::sandbox_payments::SandboxGateway;
+use shared::auth::Caller;
 use shared::domain::pricing::Product;
-use shared::domain::{Currency, Money, OrderId, OrderStatus};
+use shared::domain::{Currency, CustomerId, Money, OrderId, OrderStatus};
 use shared::faults::{Faults, Faulty};
 use shared::out_of_order::OrderRecord;
 use shared::ports::{IdempotencyStore, OrderStore, StoreError};
@@ -35,7 +36,6 @@ impl Scenario {
     pub fn all() -> Vec<Scenario> {
         let order = |token: &str, tee: u32| {
             json!({
-                "customerId": "cust-1",
                 "items": [{"sku": "MUG", "quantity": 2}, {"sku": "TEE", "quantity": tee}],
                 "paymentToken": token,
                 "currency": "EUR",
@@ -200,7 +200,9 @@ impl World {
         let keys: Arc<dyn IdempotencyStore> = Faulty::new(faults, self.keys.clone());
         let checkout = Checkout::new(self.ports(faults), keys);
         let body = body.to_string();
+        let caller = Caller { subject: CustomerId("cust-1".into()), staff: false };
         let request = PostOrder {
+            caller: &caller,
             content_type: Some("application/json"),
             idempotency_key: Some(IDEMPOTENCY_KEY),
             body: body.as_bytes(),

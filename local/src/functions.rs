@@ -54,9 +54,10 @@ pub fn build(binary: &str, env: &Env, aws: &aws_config::SdkConfig) -> Result<Han
         }
         "order-views-api" => {
             let views = Arc::new(order_views::api::Views::from_env(env, aws)?);
+            let access = Arc::new(shared::auth::Access::from_env(env));
             http(move |req| {
-                let views = views.clone();
-                async move { order_views::api::handle(&views, req).await }
+                let (views, access) = (views.clone(), access.clone());
+                async move { order_views::api::handle(&views, &access, req).await }
             })
         }
         "outbox-relay" => {

@@ -6,6 +6,7 @@
 //! crates and only glue these together.
 
 pub mod adapters;
+pub mod auth;
 pub mod config;
 pub mod consumer;
 pub mod deadline;

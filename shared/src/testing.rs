@@ -230,6 +230,30 @@ pub fn rules_match<E: Accepts>(rules: &[serde_json::Value]) -> Result<(), String
     }
 }
 
+/// What API Gateway's JWT authorizer puts in `requestContext.authorizer` for a verified access
+/// token of `subject` carrying `scopes`: every claim a string, as API Gateway passes them.
+pub fn verified_token(subject: &str, scopes: &[&str]) -> aws_lambda_events::event::apigw::ApiGatewayRequestAuthorizer {
+    use aws_lambda_events::event::apigw::{ApiGatewayRequestAuthorizer, ApiGatewayRequestAuthorizerJwtDescription};
+    let mut jwt = ApiGatewayRequestAuthorizerJwtDescription::default();
+    jwt.claims = [
+        ("iss", "https://issuer.example"),
+        ("sub", subject),
+        ("aud", "shop-web"),
+        ("token_use", "access"),
+        ("iat", "1767268800"),
+        ("exp", "1767272400"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    if !scopes.is_empty() {
+        jwt.claims.insert("scope".to_owned(), scopes.join(" "));
+    }
+    let mut authorizer = ApiGatewayRequestAuthorizer::default();
+    authorizer.jwt = Some(jwt);
+    authorizer
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

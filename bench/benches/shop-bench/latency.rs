@@ -28,7 +28,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::broadcast;
 
-pub const ORDER: &str = r#"{"customerId":"cust-ada","items":[{"sku":"MUG","quantity":2},{"sku":"TEE","quantity":1}],"paymentToken":"tok_visa","currency":"EUR"}"#;
+/// The order's body; its customer is the caller, `cust-ada` (the token's subject in the API).
+pub const ORDER: &str =
+    r#"{"items":[{"sku":"MUG","quantity":2},{"sku":"TEE","quantity":1}],"paymentToken":"tok_visa","currency":"EUR"}"#;
 
 /// The consumers in the order the synchronous checkout calls them; the first k make the
 /// "k consumers" variant (1: loyalty; 3: + stock commit and receipt e-mail; 5: all).
@@ -124,6 +126,7 @@ pub async fn place(checkout: &checkout::Checkout) -> checkout::service::Reply {
     let now = chrono::Utc::now().timestamp_millis();
     checkout
         .post_order(PostOrder {
+            caller: &shared::auth::Caller { subject: shared::domain::CustomerId("cust-ada".into()), staff: false },
             content_type: Some("application/json"),
             idempotency_key: Some(&key),
             body: ORDER.as_bytes(),

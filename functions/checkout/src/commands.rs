@@ -15,6 +15,7 @@ use crate::journal::{Appended, Journal};
 use crate::problem::Problem;
 use crate::reply::{failed, json, order_not_found, problem, with_header, Reply};
 use chrono::{DateTime, Utc};
+use shared::auth::Caller;
 use shared::domain::{CancelReason, Order, OrderEvent, OrderId, OrderStatus as S, Shipment};
 use shared::ports::{ErrorKind, IdempotencyStore, Kind};
 use std::future::Future;
@@ -26,6 +27,8 @@ pub const DECISIONS: usize = 5;
 /// A command request as it arrived, whatever its route.
 #[derive(Debug, Clone, Copy)]
 pub struct Command<'a> {
+    /// Who sends it, as the authorizer verified.
+    pub caller: &'a Caller,
     /// The `{id}` of the path, unchecked.
     pub order_id: &'a str,
     pub idempotency_key: Option<&'a str>,
@@ -70,6 +73,9 @@ impl CommandError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
     Append(OrderEvent),
+    /// The order is not the caller's to command: answered as if it did not exist, so that
+    /// nobody learns which order IDs exist by trying them.
+    NotFound,
     /// The order already is as the command wants: a repeat, nothing to append.
     Done,
     Refuse {
@@ -78,9 +84,13 @@ pub enum Decision {
     },
 }
 
-/// The customer's cancel: only a placed order, not shipped yet. Refunding follows
+/// The customer's cancel, by the customer who placed the order (not even staff cancel in a
+/// customer's name): only a placed order, not shipped yet. Refunding follows
 /// (`refund::finish`), after the cancellation has won against any concurrent shipment.
-pub fn cancel(order: &Order, at: DateTime<Utc>) -> Decision {
+pub fn cancel(order: &Order, by: &Caller, at: DateTime<Utc>) -> Decision {
+    if !by.owns(&order.customer_id) {
+        return Decision::NotFound;
+    }
     let customer = order.cancel_reason.as_ref().is_some_and(CancelReason::after_placement);
     match order.status {
         S::Placed => Decision::Append(OrderEvent::Cancelled { reason: CancelReason::CustomerRequested, at }),
@@ -135,6 +145,7 @@ pub async fn execute(
         let order = journal.load(order_id).await?;
         match decide(&order) {
             Decision::Done => return Ok(order),
+            Decision::NotFound => return Err(CommandError::NotFound),
             Decision::Refuse { retry_later, why } => {
                 return Err(CommandError::Refused { status: order.status, retry_later, why })
             }
@@ -166,6 +177,7 @@ where
     let scope = route.replace("{id}", &order_id.to_string());
     let keyed = Keyed {
         scope: &scope,
+        caller: &request.caller.subject.0,
         key: request.idempotency_key,
         payload,
         order_id,

@@ -10,6 +10,7 @@ use crate::{request, shipment};
 use chrono::Utc;
 use shared::adapters::dynamodb::{DynamoIdempotency, DynamoOutbox, DynamoShop};
 use shared::adapters::eventbridge::EventBridgePublisher;
+use shared::auth::Access;
 use shared::config::{self, Env, MissingEnv};
 use shared::domain::OrderId;
 use shared::ports::{EventPublisher, IdempotencyStore, OrderStore, Outbox};
@@ -20,6 +21,8 @@ pub struct Fulfilment {
     pub outbox: Arc<dyn Outbox>,
     pub publisher: Arc<dyn EventPublisher>,
     pub idempotency: Arc<dyn IdempotencyStore>,
+    /// Who the callers are: only staff reach these commands.
+    pub access: Access,
 }
 
 impl Fulfilment {
@@ -34,6 +37,7 @@ impl Fulfilment {
             outbox: Arc::new(DynamoOutbox::new(dynamodb.clone(), tables.outbox)),
             publisher: Arc::new(EventBridgePublisher::new(config::eventbridge(aws), env.get("EVENT_BUS_NAME")?)),
             idempotency: Arc::new(DynamoIdempotency::new(dynamodb, env.get("IDEMPOTENCY_TABLE")?)),
+            access: Access::from_env(env),
         })
     }
 

@@ -5,6 +5,7 @@
 use crate::commands::Command;
 use crate::{Checkout, Fulfilment};
 use lambda_http::{Body, Error, Request, RequestExt, Response};
+use shared::auth::{self, Caller};
 use shared::http::{self, Matched};
 
 /// The customer's routes, served by the `checkout` function.
@@ -43,8 +44,9 @@ impl Incoming {
         self.order_id.as_deref().unwrap_or_default()
     }
 
-    fn command<'a>(&'a self, req: &'a Request) -> Command<'a> {
+    fn command<'a>(&'a self, caller: &'a Caller, req: &'a Request) -> Command<'a> {
         Command {
+            caller,
             order_id: self.id(),
             idempotency_key: header(req, "idempotency-key"),
             content_type: header(req, "content-type"),
@@ -56,14 +58,19 @@ impl Incoming {
     }
 }
 
-/// The customer's routes.
+/// The customer's routes, for a signed-in caller.
 pub async fn handle(checkout: &Checkout, req: Request) -> Result<Response<Body>, Error> {
     let matched = http::route(&req, CUSTOMER_ROUTES);
     let incoming = Incoming::of(&req, matched.as_ref());
+    let caller = match checkout.access.caller(&req) {
+        Ok(caller) => caller,
+        Err(refused) => return http::respond(refused, &incoming.correlation_id),
+    };
     let reply = match matched.as_ref().map(|m| m.route) {
         Some("POST /orders") => {
             checkout
                 .post_order(crate::service::PostOrder {
+                    caller: &caller,
                     content_type: header(&req, "content-type"),
                     idempotency_key: header(&req, "idempotency-key"),
                     body: req.body().as_ref(),
@@ -75,22 +82,28 @@ pub async fn handle(checkout: &Checkout, req: Request) -> Result<Response<Body>,
         }
         Some("GET /orders/{id}") => {
             let params = req.query_string_parameters();
-            checkout.get_order(incoming.id(), params.first("asOf")).await
+            checkout.get_order(&caller, incoming.id(), params.first("asOf")).await
         }
-        Some("GET /orders/{id}/events") => checkout.history(incoming.id()).await,
-        Some("POST /orders/{id}/cancel") => checkout.cancel(incoming.command(&req)).await,
+        Some("GET /orders/{id}/events") => checkout.history(&caller, incoming.id()).await,
+        Some("POST /orders/{id}/cancel") => checkout.cancel(incoming.command(&caller, &req)).await,
         _ => http::no_route(&req, CUSTOMER_ROUTES),
     };
     http::respond(reply, &incoming.correlation_id)
 }
 
-/// The warehouse's routes (the security work puts them behind a staff scope).
+/// The warehouse's routes, for staff only: the authorizer requires the staff scope on them,
+/// and this checks it again, so that a route deployed without the scope stays closed.
 pub async fn handle_staff(fulfilment: &Fulfilment, req: Request) -> Result<Response<Body>, Error> {
     let matched = http::route(&req, STAFF_ROUTES);
     let incoming = Incoming::of(&req, matched.as_ref());
+    let caller = match fulfilment.access.caller(&req) {
+        Ok(caller) if caller.staff => caller,
+        Ok(_) => return http::respond(auth::staff_only(), &incoming.correlation_id),
+        Err(refused) => return http::respond(refused, &incoming.correlation_id),
+    };
     let reply = match matched.as_ref().map(|m| m.route) {
-        Some("POST /orders/{id}/shipments") => fulfilment.ship(incoming.command(&req)).await,
-        Some("POST /orders/{id}/delivery") => fulfilment.deliver(incoming.command(&req)).await,
+        Some("POST /orders/{id}/shipments") => fulfilment.ship(incoming.command(&caller, &req)).await,
+        Some("POST /orders/{id}/delivery") => fulfilment.deliver(incoming.command(&caller, &req)).await,
         _ => http::no_route(&req, STAFF_ROUTES),
     };
     http::respond(reply, &incoming.correlation_id)

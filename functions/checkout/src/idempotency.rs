@@ -5,8 +5,9 @@
 //! through [`run`], so they cannot drift apart.
 //!
 //! A key is scoped by its service and route, the order ID filled in
-//! (`checkout:POST /orders/01J…/cancel`): the same key sent to another route or for another
-//! order is another key, never a replay of an unrelated answer.
+//! (`checkout:POST /orders/01J…/cancel`), and by its caller (as Stripe scopes keys by
+//! account): the same key sent to another route, for another order or by another customer
+//! is another key, never a replay of an unrelated answer, let alone of someone else's.
 
 use crate::problem::Problem;
 use crate::reply::{invalid, problem, unavailable, with_header, Reply};
@@ -24,6 +25,8 @@ pub const IDEMPOTENCY_TTL_SECONDS: i64 = 24 * 60 * 60;
 pub struct Keyed<'a> {
     /// The service and route, order ID filled in: `checkout:POST /orders`.
     pub scope: &'a str,
+    /// Who sends it: the token's subject (never contains `:`, so scopes cannot collide).
+    pub caller: &'a str,
     /// The `Idempotency-Key` header as sent (validated here).
     pub key: Option<&'a str>,
     /// What "the same request" means: its canonical payload.
@@ -66,7 +69,7 @@ where
         Ok(key) => key,
         Err(e) => return invalid(vec![e]),
     };
-    let scoped_key = format!("{}:{key}", request.scope);
+    let scoped_key = record_id(request.scope, request.caller, &key);
     let attempt_id = ulid::Ulid::new().to_string();
     let claim = ClaimRequest {
         key: scoped_key.clone(),
@@ -102,6 +105,11 @@ where
         }
         Answer::Hold(answer) => answer,
     }
+}
+
+/// The stored record's ID of `key` sent by `caller` to `scope`: `checkout:POST /orders:cust-ada:k1`.
+pub fn record_id(scope: &str, caller: &str, key: &str) -> String {
+    format!("{scope}:{caller}:{key}")
 }
 
 fn in_progress() -> Reply {

@@ -36,7 +36,8 @@ use std::sync::Arc;
 /// The checkout wired to AWS from its environment: the same for Lambda and the local runner.
 pub fn from_env(env: &Env, aws: &aws_config::SdkConfig) -> Result<Checkout, MissingEnv> {
     let idempotency = DynamoIdempotency::new(config::dynamodb(aws), env.get("IDEMPOTENCY_TABLE")?);
-    Ok(Checkout::new(ports_from_env(env, aws)?, Arc::new(idempotency)))
+    let checkout = Checkout::new(ports_from_env(env, aws)?, Arc::new(idempotency));
+    Ok(Checkout { access: shared::auth::Access::from_env(env), ..checkout })
 }
 
 /// The saga's ports on AWS: the checkout's, and the recovery sweeper's (the same code settles

@@ -124,17 +124,23 @@ pub fn json_object(body: &[u8]) -> Result<Value, Vec<FieldError>> {
     Ok(value)
 }
 
-/// Parses and validates a `POST /orders` body.
-pub fn parse(body: &[u8]) -> Result<PlaceOrder, Vec<FieldError>> {
+/// Parses and validates a `POST /orders` body placed by `customer`, the signed-in caller.
+///
+/// A body that names a customer is refused rather than ignored: a client that sends one
+/// believes it chooses the customer, and silently ordering for someone else than it meant
+/// is worse than telling it once.
+pub fn parse(body: &[u8], customer: &CustomerId) -> Result<PlaceOrder, Vec<FieldError>> {
     let value = json_object(body)?;
     let mut errors = Vec::new();
-    let customer_id = identifier(&value, "customerId", &mut errors);
+    if value.get("customerId").is_some() {
+        errors.push(FieldError::new("/customerId", "must not be sent: the customer is the signed-in caller"));
+    }
     let items = items(&value, &mut errors);
     let payment_token = identifier(&value, "paymentToken", &mut errors);
     let currency = currency(&value, &mut errors);
-    match (customer_id, payment_token, currency) {
-        (Some(customer_id), Some(payment_token), Some(currency)) if errors.is_empty() => Ok(PlaceOrder {
-            customer_id: CustomerId(customer_id),
+    match (payment_token, currency) {
+        (Some(payment_token), Some(currency)) if errors.is_empty() => Ok(PlaceOrder {
+            customer_id: customer.clone(),
             items,
             payment_token,
             currency,
@@ -170,7 +176,15 @@ mod tests {
     use serde_json::json;
 
     fn valid() -> Value {
-        json!({"customerId": "c-1", "items": [{"sku": "MUG", "quantity": 2}], "paymentToken": "tok_visa", "currency": "EUR"})
+        json!({"items": [{"sku": "MUG", "quantity": 2}], "paymentToken": "tok_visa", "currency": "EUR"})
+    }
+
+    fn ada() -> CustomerId {
+        CustomerId("cust-ada".into())
+    }
+
+    fn parse(body: &[u8]) -> Result<PlaceOrder, Vec<FieldError>> {
+        super::parse(body, &ada())
     }
 
     fn errors_of(body: Value) -> Vec<String> {
@@ -186,13 +200,25 @@ mod tests {
         let cmd = parse(valid().to_string().as_bytes()).unwrap();
         assert_eq!(cmd.items, vec![(Sku::from("MUG"), 2)]);
         assert_eq!(cmd.currency, Currency::EUR);
+        assert_eq!(cmd.customer_id, ada(), "the customer is the caller");
+    }
+
+    #[test]
+    fn given_a_body_that_names_a_customer_then_it_is_refused_whoever_it_names() {
+        for named in [json!("cust-grace"), json!("cust-ada"), json!("c\u{0}\u{202e}"), json!(null)] {
+            let mut body = valid();
+            body["customerId"] = named.clone();
+            assert_eq!(
+                errors_of(body),
+                vec!["/customerId must not be sent: the customer is the signed-in caller"],
+                "{named}"
+            );
+        }
     }
 
     #[test]
     fn key_order_and_whitespace_do_not_change_the_canonical_form() {
-        let a = parse(
-            br#"{"currency":"EUR","customerId":"c-1","paymentToken":"tok_visa","items":[{"quantity":2,"sku":"MUG"}]}"#,
-        );
+        let a = parse(br#"{"currency":"EUR","paymentToken":"tok_visa","items":[{"quantity":2,"sku":"MUG"}]}"#);
         let b = parse(valid().to_string().as_bytes());
         assert_eq!(a.unwrap().canonical, b.unwrap().canonical);
     }
@@ -207,13 +233,13 @@ mod tests {
     #[test]
     fn every_missing_field_is_reported_at_once() {
         let errors = errors_of(json!({}));
-        assert_eq!(errors.len(), 4, "{errors:?}");
+        assert_eq!(errors.len(), 3, "{errors:?}");
     }
 
     #[test]
     fn wrong_types_are_reported_with_their_pointer() {
-        let errors = errors_of(json!({"customerId": 7, "items": "x", "paymentToken": [], "currency": 1}));
-        assert!(errors.contains(&"/customerId must be a string".to_owned()));
+        let errors = errors_of(json!({"items": "x", "paymentToken": [], "currency": 1}));
+        assert!(errors.contains(&"/paymentToken must be a string".to_owned()));
         assert!(errors.contains(&"/items must be an array".to_owned()));
     }
 

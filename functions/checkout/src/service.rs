@@ -16,6 +16,7 @@ use crate::view::history_view;
 pub use crate::view::order_view;
 use chrono::{DateTime, Utc};
 use serde_json::json;
+use shared::auth::{Access, Caller};
 use shared::domain::{Order, OrderId};
 use shared::ports::{IdempotencyStore, Kind, StoreError};
 use shared::telemetry::{metric, Unit};
@@ -27,6 +28,8 @@ pub use crate::idempotency::IDEMPOTENCY_TTL_SECONDS;
 /// A `POST /orders` as it arrived.
 #[derive(Debug, Clone)]
 pub struct PostOrder<'a> {
+    /// Who places it, as the authorizer verified: the order's customer.
+    pub caller: &'a Caller,
     pub content_type: Option<&'a str>,
     pub idempotency_key: Option<&'a str>,
     pub body: &'a [u8],
@@ -91,11 +94,13 @@ fn render(outcome: &Outcome) -> Reply {
 pub struct Checkout {
     pub ports: Ports,
     pub idempotency: Arc<dyn IdempotencyStore>,
+    /// Who the callers are (the staff scope).
+    pub access: Access,
 }
 
 impl Checkout {
     pub fn new(ports: Ports, idempotency: Arc<dyn IdempotencyStore>) -> Self {
-        Self { ports, idempotency }
+        Self { ports, idempotency, access: Access::default() }
     }
 
     pub async fn post_order(&self, req: PostOrder<'_>) -> Reply {
@@ -106,12 +111,13 @@ impl Checkout {
         if !request::is_json(req.content_type) {
             return not_json("order");
         }
-        let command = match request::parse(req.body) {
+        let command = match request::parse(req.body, &req.caller.subject) {
             Ok(cmd) => cmd,
             Err(errors) => return invalid(errors),
         };
         let keyed = Keyed {
             scope: "checkout:POST /orders",
+            caller: &req.caller.subject.0,
             key: req.idempotency_key,
             payload: command.canonical.as_bytes(),
             order_id: OrderId::new(),
@@ -136,7 +142,8 @@ impl Checkout {
     }
 
     /// The order now, or as it was at `as_of` (RFC 3339) when given: the same fold either way.
-    pub async fn get_order(&self, id: &str, as_of: Option<&str>) -> Reply {
+    /// Only its customer and staff see it; to anyone else it does not exist.
+    pub async fn get_order(&self, caller: &Caller, id: &str, as_of: Option<&str>) -> Reply {
         let as_of = match as_of.map(parse_instant).transpose() {
             Ok(as_of) => as_of,
             Err(e) => return invalid(vec![e]),
@@ -150,18 +157,21 @@ impl Checkout {
             },
         };
         match order {
-            Ok(Some(order)) => json(200, &order_view(&order)),
-            Ok(None) => order_not_found(id),
+            Ok(Some(order)) if caller.may_see(&order.customer_id) => json(200, &order_view(&order)),
+            Ok(_) => order_not_found(id),
             Err(e) => failed(e.kind(), &e.to_string()),
         }
     }
 
-    /// The order's audit trail: every event, in version order.
-    pub async fn history(&self, id: &str) -> Reply {
+    /// The order's audit trail: every event, in version order. Seen as the order is.
+    pub async fn history(&self, caller: &Caller, id: &str) -> Reply {
         let Ok(order_id) = id.parse::<OrderId>() else { return order_not_found(id) };
         match self.ports.orders.history(order_id).await {
-            Ok(history) if history.is_empty() => order_not_found(id),
-            Ok(history) => json(200, &history_view(order_id, &history)),
+            Ok(history) => match Order::replay(order_id, history.iter().map(|r| &r.event)) {
+                Ok(Some(order)) if caller.may_see(&order.customer_id) => json(200, &history_view(order_id, &history)),
+                Ok(_) => order_not_found(id),
+                Err(e) => failed(StoreError::Corrupt(e.to_string()).kind(), &e.to_string()),
+            },
             Err(e) => failed(e.kind(), &e.to_string()),
         }
     }
@@ -172,7 +182,8 @@ impl Checkout {
         let Ok(order_id) = req.order_id.parse::<OrderId>() else { return order_not_found(req.order_id) };
         let journal = self.ports.journal(req.correlation_id);
         let command = async {
-            let order = commands::execute(&journal, order_id, |order| commands::cancel(order, Utc::now())).await?;
+            let order =
+                commands::execute(&journal, order_id, |order| commands::cancel(order, req.caller, Utc::now())).await?;
             // Also when this request found the order already cancelled: it may be a retry
             // of one that stopped before the refund.
             refund::finish(&journal, self.ports.payments.as_ref(), order).await

@@ -10,8 +10,9 @@ use checkout::{Checkout, Fulfilment};
 use chrono::{SecondsFormat, Utc};
 use serde_json::Value;
 use shared::adapters::dynamodb::{DynamoOutbox, DynamoShop};
+use shared::auth::Caller;
 use shared::config::{self, Env};
-use shared::domain::{OrderId, OrderStatus};
+use shared::domain::{CustomerId, OrderId, OrderStatus};
 use shared::ports::{OrderStore, Outbox};
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
@@ -40,6 +41,14 @@ fn staff_env() -> Env {
         ("PRODUCTS_TABLE", "ProductsTableName"),
     ];
     Env(pairs.iter().map(|(var, output)| (var.to_string(), stack.output(output).to_owned())).collect())
+}
+
+fn ada() -> Caller {
+    Caller { subject: CustomerId("cust-ada".into()), staff: false }
+}
+
+fn sam() -> Caller {
+    Caller { subject: CustomerId("staff-sam".into()), staff: true }
 }
 
 async fn customer() -> Checkout {
@@ -72,12 +81,13 @@ fn unique(prefix: &str) -> String {
 
 /// A sticker pack ordered and paid through the customer's function.
 async fn given_a_placed_order() -> OrderId {
-    let body = r#"{"customerId":"cust-ada","items":[{"sku":"STICKER","quantity":1}],"paymentToken":"tok_visa","currency":"EUR"}"#;
+    let body = r#"{"items":[{"sku":"STICKER","quantity":1}],"paymentToken":"tok_visa","currency":"EUR"}"#;
     let key = unique("aws-lifecycle-place");
     let now = now_ms();
     let reply = customer()
         .await
         .post_order(PostOrder {
+            caller: &ada(),
             content_type: Some("application/json"),
             idempotency_key: Some(&key),
             body: body.as_bytes(),
@@ -94,9 +104,10 @@ fn body_id(reply: &Reply) -> OrderId {
     body(reply)["orderId"].as_str().unwrap().parse().unwrap()
 }
 
-fn command<'a>(id: &'a str, key: &'a str, body: &'a [u8], correlation_id: &'a str) -> Command<'a> {
+fn command<'a>(caller: &'a Caller, id: &'a str, key: &'a str, body: &'a [u8], correlation_id: &'a str) -> Command<'a> {
     let now = now_ms();
     Command {
+        caller,
         order_id: id,
         idempotency_key: Some(key),
         content_type: Some("application/json"),
@@ -108,16 +119,16 @@ fn command<'a>(id: &'a str, key: &'a str, body: &'a [u8], correlation_id: &'a st
 }
 
 async fn cancel(id: OrderId, key: &str) -> Reply {
-    customer().await.cancel(command(&id.to_string(), key, b"", "aws-cancel")).await
+    customer().await.cancel(command(&ada(), &id.to_string(), key, b"", "aws-cancel")).await
 }
 
 async fn ship(id: OrderId, key: &str) -> Reply {
     let body = br#"{"carrier":"UPS","trackingId":"1Z999AA10123456784"}"#;
-    staff().await.ship(command(&id.to_string(), key, body, "aws-ship")).await
+    staff().await.ship(command(&sam(), &id.to_string(), key, body, "aws-ship")).await
 }
 
 async fn deliver(id: OrderId, key: &str) -> Reply {
-    staff().await.deliver(command(&id.to_string(), key, b"", "aws-deliver")).await
+    staff().await.deliver(command(&sam(), &id.to_string(), key, b"", "aws-deliver")).await
 }
 
 /// The order's events as stored: (version, name, correlation ID).
@@ -267,10 +278,10 @@ async fn the_history_and_the_order_as_of_a_past_time_read_the_stored_events() {
     ship(id, &unique("aws-ship")).await;
     let checkout = customer().await;
 
-    let trail = checkout.history(&id.to_string()).await;
-    let then = checkout.get_order(&id.to_string(), Some(&placed_at)).await;
-    let before = checkout.get_order(&id.to_string(), Some("2020-01-01T00:00:00Z")).await;
-    let now = checkout.get_order(&id.to_string(), None).await;
+    let trail = checkout.history(&ada(), &id.to_string()).await;
+    let then = checkout.get_order(&ada(), &id.to_string(), Some(&placed_at)).await;
+    let before = checkout.get_order(&ada(), &id.to_string(), Some("2020-01-01T00:00:00Z")).await;
+    let now = checkout.get_order(&ada(), &id.to_string(), None).await;
 
     assert_eq!(trail.status, 200, "{}", trail.body);
     let events = body(&trail)["events"].as_array().unwrap().clone();

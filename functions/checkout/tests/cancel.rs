@@ -180,7 +180,7 @@ async fn an_unknown_or_malformed_order_id_is_404_and_the_key_is_not_kept() {
     assert_eq!((reply.status, problem(&reply).as_str()), (404, "order-not-found"));
     assert!(w.keys.is_empty(), "a 404 is not remembered");
     for id in ["not-an-id", "../../etc/passwd", "", &"9".repeat(10_000)] {
-        let reply = w.checkout.cancel(command(id, Some("c2"), b"", "corr", NOW)).await;
+        let reply = w.checkout.cancel(command(&customer(), id, Some("c2"), b"", "corr", NOW)).await;
         assert_eq!(reply.status, 404, "{id:.20}");
     }
     assert!(w.keys.is_empty());
@@ -193,7 +193,7 @@ async fn a_cancel_without_a_valid_idempotency_key_is_400_and_changes_nothing() {
     let text = id.to_string();
     let too_long = "k".repeat(256);
     for key in [None, Some(""), Some("has space"), Some("caf\u{e9}"), Some(too_long.as_str())] {
-        let reply = w.checkout.cancel(command(&text, key, b"", "corr", NOW)).await;
+        let reply = w.checkout.cancel(command(&customer(), &text, key, b"", "corr", NOW)).await;
         assert_eq!(reply.status, 400, "{key:?}");
         assert_eq!(body(&reply)["errors"][0]["pointer"], "header:Idempotency-Key");
     }

@@ -102,7 +102,7 @@ async fn an_invalid_shipment_body_is_400_with_every_field_error_and_nothing_is_r
     let keys_before = w.keys.len();
     let text = id.to_string();
     let bad = json!({"carrier": "", "trackingId": "1Z\u{202E}999"}).to_string();
-    let reply = w.fulfilment.ship(command(&text, Some("s1"), bad.as_bytes(), "corr", NOW)).await;
+    let reply = w.fulfilment.ship(command(&staff(), &text, Some("s1"), bad.as_bytes(), "corr", NOW)).await;
     assert_eq!(reply.status, 400);
     let pointers: Vec<String> =
         body(&reply)["errors"].as_array().unwrap().iter().map(|e| e["pointer"].as_str().unwrap().to_owned()).collect();
@@ -116,11 +116,12 @@ async fn a_shipment_that_is_not_json_is_415_and_one_over_4_kib_is_413() {
     let w = given_a_shop();
     let id = w.given_a_placed_order().await.to_string();
     let body = shipment("UPS", "1Z");
-    let mut plain = command(&id, Some("s1"), &body, "corr", NOW);
+    let sam = staff();
+    let mut plain = command(&sam, &id, Some("s1"), &body, "corr", NOW);
     plain.content_type = Some("text/plain");
     assert_eq!(w.fulfilment.ship(plain).await.status, 415);
     let huge = vec![b' '; 4 * 1024 + 1];
-    assert_eq!(w.fulfilment.ship(command(&id, Some("s1"), &huge, "corr", NOW)).await.status, 413);
+    assert_eq!(w.fulfilment.ship(command(&staff(), &id, Some("s1"), &huge, "corr", NOW)).await.status, 413);
 }
 
 #[tokio::test]
@@ -176,7 +177,7 @@ async fn given_a_delivered_order_when_delivered_again_with_another_key_then_the_
 async fn a_delivery_without_an_idempotency_key_is_400() {
     let w = given_a_shop();
     let id = w.given_a_shipped_order().await.to_string();
-    let reply = w.fulfilment.deliver(command(&id, None, b"", "corr", NOW)).await;
+    let reply = w.fulfilment.deliver(command(&staff(), &id, None, b"", "corr", NOW)).await;
     assert_eq!((reply.status, body(&reply)["errors"][0]["pointer"].as_str()), (400, Some("header:Idempotency-Key")));
 }
 

@@ -21,7 +21,7 @@ async fn given_a_delivered_order_its_events_are_listed_in_version_order_with_tim
     let w = given_a_shop();
     let id = w.given_a_shipped_order().await;
     w.deliver(id, "d1").await;
-    let reply = w.checkout.history(&id.to_string()).await;
+    let reply = w.history_by(&customer(), &id.to_string()).await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     let trail = body(&reply);
     assert_eq!(trail["orderId"], id.to_string());
@@ -48,7 +48,7 @@ async fn each_listed_event_carries_its_own_fields_as_data() {
     let w = given_a_shop();
     let id = w.given_a_placed_order().await;
     w.cancel(id, "c1").await;
-    let trail = body(&w.checkout.history(&id.to_string()).await);
+    let trail = body(&w.history_by(&customer(), &id.to_string()).await);
     let data = |v: usize| trail["events"][v - 1]["data"].clone();
     assert_eq!(data(1)["total"], json!({"amount": 2500, "currency": "EUR"}));
     assert_eq!(data(1)["lines"][0]["sku"], "MUG");
@@ -62,7 +62,7 @@ async fn each_listed_event_carries_its_own_fields_as_data() {
 async fn the_history_of_an_unknown_or_malformed_order_is_404() {
     let w = given_a_shop();
     for id in [OrderId::new().to_string(), "nope".into()] {
-        let reply = w.checkout.history(&id).await;
+        let reply = w.history_by(&customer(), &id).await;
         assert_eq!((reply.status, problem(&reply).as_str()), (404, "order-not-found"));
     }
 }
@@ -75,16 +75,16 @@ async fn given_an_order_that_moved_on_when_asked_as_of_a_past_time_then_it_is_as
     w.ship(id, "s1", "UPS", "1Z999").await;
     let shipped_at = a_moment().await;
     w.deliver(id, "d1").await;
-    let then = w.checkout.get_order(&id.to_string(), Some(&placed_at)).await;
+    let then = w.get_by(&customer(), &id.to_string(), Some(&placed_at)).await;
     assert_eq!(then.status, 200, "{}", then.body);
     assert_eq!((body(&then)["status"].as_str(), body(&then)["version"].as_u64()), (Some("PLACED"), Some(2)));
     assert_eq!(body(&then)["shipment"], json!(null));
-    let shipped = body(&w.checkout.get_order(&id.to_string(), Some(&shipped_at)).await);
+    let shipped = body(&w.get_by(&customer(), &id.to_string(), Some(&shipped_at)).await);
     assert_eq!(
         (shipped["status"].as_str(), shipped["shipment"]["trackingId"].as_str()),
         (Some("SHIPPED"), Some("1Z999"))
     );
-    let now = body(&w.checkout.get_order(&id.to_string(), None).await);
+    let now = body(&w.get_by(&customer(), &id.to_string(), None).await);
     assert_eq!(now["status"], "DELIVERED");
 }
 
@@ -94,7 +94,7 @@ async fn as_of_accepts_any_utc_offset() {
     let id = w.given_a_placed_order().await;
     let later =
         (Utc::now() + chrono::Duration::hours(1)).with_timezone(&chrono::FixedOffset::east_opt(2 * 3600).unwrap());
-    let reply = w.checkout.get_order(&id.to_string(), Some(&later.to_rfc3339())).await;
+    let reply = w.get_by(&customer(), &id.to_string(), Some(&later.to_rfc3339())).await;
     assert_eq!((reply.status, body(&reply)["status"].as_str()), (200, Some("PLACED")));
 }
 
@@ -103,7 +103,7 @@ async fn as_of_a_time_before_the_order_existed_is_404() {
     let w = given_a_shop();
     let before = a_moment().await;
     let id = w.given_a_placed_order().await;
-    let reply = w.checkout.get_order(&id.to_string(), Some(&before)).await;
+    let reply = w.get_by(&customer(), &id.to_string(), Some(&before)).await;
     assert_eq!((reply.status, problem(&reply).as_str()), (404, "order-not-found"));
 }
 
@@ -112,7 +112,7 @@ async fn as_of_that_is_not_an_rfc_3339_time_is_400_naming_the_parameter() {
     let w = given_a_shop();
     let id = w.given_a_placed_order().await.to_string();
     for bad in ["", "yesterday", "2027-01-15", "2027-01-15 08:00:00", "1800000000", "2027-13-01T00:00:00Z"] {
-        let reply = w.checkout.get_order(&id, Some(bad)).await;
+        let reply = w.get_by(&customer(), &id, Some(bad)).await;
         assert_eq!(reply.status, 400, "{bad:?}");
         assert_eq!(body(&reply)["errors"][0]["pointer"], "query:asOf", "{bad:?}");
     }
@@ -123,7 +123,7 @@ async fn the_order_view_shows_when_it_last_changed_why_it_was_cancelled_and_its_
     let w = given_a_shop();
     let id = w.given_a_placed_order().await;
     let cancelled = body(&w.cancel(id, "c1").await);
-    let view = body(&w.checkout.get_order(&id.to_string(), None).await);
+    let view = body(&w.get_by(&customer(), &id.to_string(), None).await);
     assert_eq!(view, cancelled, "the command answers with the same view as GET");
     assert_eq!(view["cancelReason"], json!({"kind": "customerRequested"}));
     assert_eq!(view["refund"]["refundId"], format!("re_{id}"));
@@ -135,7 +135,7 @@ async fn the_order_view_shows_when_it_last_changed_why_it_was_cancelled_and_its_
 async fn a_placed_order_shows_no_shipment_refund_or_cancel_reason_yet() {
     let w = given_a_shop();
     let id = w.given_a_placed_order().await;
-    let view = body(&w.checkout.get_order(&id.to_string(), None).await);
+    let view = body(&w.get_by(&customer(), &id.to_string(), None).await);
     for field in ["shipment", "refund", "cancelReason"] {
         assert_eq!(view[field], json!(null), "{field}");
     }

@@ -5,15 +5,33 @@
 mod common;
 
 use common::*;
-use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequest;
+use lambda_http::aws_lambda_events::apigw::{ApiGatewayRequestAuthorizer, ApiGatewayV2httpRequest};
 use lambda_http::http::{HeaderValue, Method};
 use lambda_http::{Body, Request, Response};
 use serde_json::Value;
-use shared::domain::OrderId;
+use shared::domain::{OrderId, OrderStatus};
+use shared::testing::verified_token;
+
+/// As `event_by`, with the token of the customer who places the world's orders.
+fn event(route_key: &str, path: &str, query: &str, body: Option<&str>) -> Request {
+    event_by(Some(verified_token("cust-1", &[])), route_key, path, query, body)
+}
+
+/// As `event_by`, with a staff member's token.
+fn staff_event(route_key: &str, path: &str, query: &str, body: Option<&str>) -> Request {
+    event_by(Some(verified_token("staff-sam", &["shop/staff"])), route_key, path, query, body)
+}
 
 /// An HTTP API (payload 2.0) request for `route_key` (`$default` when API Gateway matched no
-/// declared route), at `path`, with an Idempotency-Key and the order's `{id}` when it has one.
-fn event(route_key: &str, path: &str, query: &str, body: Option<&str>) -> Request {
+/// declared route), at `path`, with an Idempotency-Key and the order's `{id}` when it has one,
+/// and `authorizer` as the JWT authorizer passes it (None: a route without the authorizer).
+fn event_by(
+    authorizer: Option<ApiGatewayRequestAuthorizer>,
+    route_key: &str,
+    path: &str,
+    query: &str,
+    body: Option<&str>,
+) -> Request {
     let (method, _) = route_key.split_once(' ').unwrap_or(("POST", ""));
     let mut e = ApiGatewayV2httpRequest::default();
     e.version = Some("2.0".into());
@@ -34,6 +52,7 @@ fn event(route_key: &str, path: &str, query: &str, body: Option<&str>) -> Reques
     e.request_context.http.method = method.parse().unwrap_or(Method::GET);
     e.request_context.http.path = Some(path.into());
     e.request_context.stage = Some("$default".into());
+    e.request_context.authorizer = authorizer;
     let text = serde_json::to_string(&e).unwrap();
     lambda_http::request::from_str(&text).unwrap_or_else(|err| panic!("{err}: {text}"))
 }
@@ -91,10 +110,10 @@ async fn the_staff_function_ships_and_delivers_through_its_routes() {
     let id = w.given_a_placed_order().await;
     let body = r#"{"carrier":"UPS","trackingId":"1Z999"}"#;
     let (status, shipped) =
-        staff(&w, event("POST /orders/{id}/shipments", &format!("/orders/{id}/shipments"), "", Some(body))).await;
+        staff(&w, staff_event("POST /orders/{id}/shipments", &format!("/orders/{id}/shipments"), "", Some(body))).await;
     assert_eq!((status, shipped["status"].as_str()), (200, Some("SHIPPED")), "{shipped}");
     let (status, delivered) =
-        staff(&w, event("POST /orders/{id}/delivery", &format!("/orders/{id}/delivery"), "", None)).await;
+        staff(&w, staff_event("POST /orders/{id}/delivery", &format!("/orders/{id}/delivery"), "", None)).await;
     assert_eq!((status, delivered["status"].as_str()), (200, Some("DELIVERED")), "{delivered}");
 }
 
@@ -107,13 +126,53 @@ async fn the_customer_function_does_not_answer_staff_routes_nor_the_staff_functi
     for req in [ship(), deliver()] {
         assert_eq!(customer(&w, req).await.0, 404);
     }
-    let cancel = event("POST /orders/{id}/cancel", &format!("/orders/{id}/cancel"), "", None);
-    let get = event("GET /orders/{id}", &format!("/orders/{id}"), "", None);
-    let place = event("POST /orders", "/orders", "", Some("{}"));
+    let cancel = staff_event("POST /orders/{id}/cancel", &format!("/orders/{id}/cancel"), "", None);
+    let get = staff_event("GET /orders/{id}", &format!("/orders/{id}"), "", None);
+    let place = staff_event("POST /orders", "/orders", "", Some("{}"));
     for req in [cancel, get, place] {
         assert_eq!(staff(&w, req).await.0, 404);
     }
-    assert_eq!(w.order(id).await.status, shared::domain::OrderStatus::Placed, "nothing changed");
+    assert_eq!(w.order(id).await.status, OrderStatus::Placed, "nothing changed");
+}
+
+#[tokio::test]
+async fn given_a_customer_token_on_a_staff_route_then_403_and_nothing_changes() {
+    let w = given_a_shop();
+    let id = w.given_a_placed_order().await;
+    let body = r#"{"carrier":"UPS","trackingId":"1Z999"}"#;
+    let ship = event("POST /orders/{id}/shipments", &format!("/orders/{id}/shipments"), "", Some(body));
+    let deliver = event("POST /orders/{id}/delivery", &format!("/orders/{id}/delivery"), "", None);
+    for req in [ship, deliver] {
+        let (status, problem) = staff(&w, req).await;
+        assert_eq!((status, problem["type"].as_str()), (403, Some("https://shop.example/problems/staff-only")));
+    }
+    assert_eq!(w.event_names(id), ["Opened", "PaymentCaptured"]);
+}
+
+#[tokio::test]
+async fn given_no_verified_token_then_every_route_of_both_functions_is_401_and_nothing_changes() {
+    let w = given_a_shop();
+    let id = w.given_a_placed_order().await;
+    let anonymous = |route: &str, path: String, body: Option<&str>| event_by(None, route, &path, "", body);
+    let order = r#"{"items":[{"sku":"MUG","quantity":1}],"paymentToken":"tok_visa","currency":"EUR"}"#;
+    let customer_routes = [
+        anonymous("POST /orders", "/orders".into(), Some(order)),
+        anonymous("GET /orders/{id}", format!("/orders/{id}"), None),
+        anonymous("GET /orders/{id}/events", format!("/orders/{id}/events"), None),
+        anonymous("POST /orders/{id}/cancel", format!("/orders/{id}/cancel"), None),
+    ];
+    for req in customer_routes {
+        let (status, problem) = customer(&w, req).await;
+        assert_eq!((status, problem["type"].as_str()), (401, Some("https://shop.example/problems/unauthenticated")));
+    }
+    for req in [
+        anonymous("POST /orders/{id}/shipments", format!("/orders/{id}/shipments"), Some("{}")),
+        anonymous("POST /orders/{id}/delivery", format!("/orders/{id}/delivery"), None),
+    ] {
+        assert_eq!(staff(&w, req).await.0, 401);
+    }
+    assert_eq!(w.event_names(id), ["Opened", "PaymentCaptured"]);
+    assert_eq!(w.shop.order_count(), 1, "no order placed");
 }
 
 #[tokio::test]

@@ -6,8 +6,9 @@ use checkout::{Checkout, Ports};
 use serde_json::{json, Value};
 use shared::adapters::memory::{MemoryBus, MemoryIdempotency, MemoryShop, StockLevel};
 use shared::adapters::sandbox_payments::SandboxGateway;
+use shared::auth::Caller;
 use shared::domain::pricing::Product;
-use shared::domain::{CancelReason, Currency, Money, OrderEvent, OrderId, OrderStatus};
+use shared::domain::{CancelReason, Currency, CustomerId, Money, OrderEvent, OrderId, OrderStatus};
 use shared::ports::OrderStore;
 use std::sync::Arc;
 
@@ -45,7 +46,6 @@ fn given_a_shop() -> World {
 
 fn order_body(token: &str) -> Value {
     json!({
-        "customerId": "cust-1",
         "items": [{"sku": "MUG", "quantity": 2}, {"sku": "TEE", "quantity": 1}],
         "paymentToken": token,
         "currency": "EUR",
@@ -54,10 +54,16 @@ fn order_body(token: &str) -> Value {
 
 const NOW: i64 = 1_800_000_000_000;
 
+/// The signed-in customer placing the orders.
+fn cust_1() -> Caller {
+    Caller { subject: CustomerId("cust-1".into()), staff: false }
+}
+
 impl World {
     async fn post_raw(&self, key: Option<&str>, content_type: Option<&str>, body: &[u8]) -> Reply {
         self.checkout
             .post_order(PostOrder {
+                caller: &cust_1(),
                 content_type,
                 idempotency_key: key,
                 body,
@@ -73,8 +79,13 @@ impl World {
     }
 
     async fn post_at(&self, key: &str, body: &Value, now_ms: i64) -> Reply {
+        self.post_by(&cust_1(), key, body, now_ms).await
+    }
+
+    async fn post_by(&self, caller: &Caller, key: &str, body: &Value, now_ms: i64) -> Reply {
         self.checkout
             .post_order(PostOrder {
+                caller,
                 content_type: Some("application/json"),
                 idempotency_key: Some(key),
                 body: body.to_string().as_bytes(),
@@ -266,8 +277,7 @@ async fn unknown_skus_are_422_naming_them() {
 #[tokio::test]
 async fn an_invalid_body_is_400_with_field_errors_and_changes_nothing() {
     let w = given_a_shop();
-    let reply =
-        w.post("k1", &json!({"customerId": "c", "items": [{"sku": "MUG", "quantity": 0}], "currency": "EUR"})).await;
+    let reply = w.post("k1", &json!({"items": [{"sku": "MUG", "quantity": 0}], "currency": "EUR"})).await;
     assert_eq!(reply.status, 400);
     assert_eq!(header(&reply, "content-type"), Some("application/problem+json"));
     let problem = body(&reply);
@@ -361,7 +371,7 @@ async fn a_crash_after_charging_is_resumed_by_the_retry_without_charging_or_rese
 async fn get_returns_the_order_folded_from_its_events() {
     let w = given_a_shop();
     let id = order_id(&w.post("k1", &order_body("tok_visa")).await);
-    let reply = w.checkout.get_order(&id.to_string(), None).await;
+    let reply = w.checkout.get_order(&cust_1(), &id.to_string(), None).await;
     assert_eq!(reply.status, 200);
     let order = body(&reply);
     assert_eq!(order["status"], "PLACED");
@@ -373,8 +383,46 @@ async fn get_returns_the_order_folded_from_its_events() {
 async fn get_of_an_unknown_or_malformed_id_is_404_problem() {
     let w = given_a_shop();
     for id in [OrderId::new().to_string(), "not-an-id".to_owned()] {
-        let reply = w.checkout.get_order(&id, None).await;
+        let reply = w.checkout.get_order(&cust_1(), &id, None).await;
         assert_eq!(reply.status, 404);
         assert_eq!(header(&reply, "content-type"), Some("application/problem+json"));
     }
+}
+
+#[tokio::test]
+async fn given_a_signed_in_customer_when_they_order_then_the_order_is_theirs() {
+    let w = given_a_shop();
+    let id = order_id(&w.post("k1", &order_body("tok_visa")).await);
+    let order = w.shop.load(id).await.unwrap().unwrap();
+    assert_eq!(order.customer_id, CustomerId("cust-1".into()));
+}
+
+#[tokio::test]
+async fn given_a_body_naming_another_customer_when_posted_then_400_and_nothing_is_reserved_or_charged() {
+    let w = given_a_shop();
+    for named in [json!("cust-2"), json!("c\u{0}\u{202e}")] {
+        let mut body = order_body("tok_visa");
+        body["customerId"] = named;
+        let reply = w.post("k1", &body).await;
+        assert_eq!(reply.status, 400, "{}", reply.body);
+        assert_eq!(self::body(&reply)["errors"][0]["pointer"], "/customerId");
+    }
+    w.untouched_stock();
+    assert_eq!(w.gateway.approved_charges(), 0);
+    assert!(w.bus.published().is_empty());
+}
+
+#[tokio::test]
+async fn given_two_customers_using_the_same_idempotency_key_then_each_gets_their_own_order_never_the_others_answer() {
+    let w = given_a_shop();
+    let cust_2 = Caller { subject: CustomerId("cust-2".into()), staff: false };
+
+    let first = w.post("shared-key", &order_body("tok_visa")).await;
+    let second = w.post_by(&cust_2, "shared-key", &order_body("tok_visa"), NOW).await;
+
+    assert_eq!((first.status, second.status), (201, 201));
+    assert_eq!(header(&second, "idempotent-replayed"), None, "not a replay of cust-1's answer");
+    let (a, b) = (order_id(&first), order_id(&second));
+    assert_ne!(a, b);
+    assert_eq!(w.shop.load(b).await.unwrap().unwrap().customer_id, cust_2.subject);
 }

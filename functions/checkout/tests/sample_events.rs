@@ -45,6 +45,7 @@ async fn respond_staff(name: &str) -> (u16, Value) {
         outbox: shop,
         publisher: Arc::new(MemoryBus::default()),
         idempotency: Arc::new(MemoryIdempotency::default()),
+        access: shared::auth::Access::default(),
     };
     answer(checkout::http::handle_staff(&fulfilment, sample(name)).await.unwrap())
 }

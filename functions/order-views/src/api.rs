@@ -1,13 +1,15 @@
 //! `GET /customers/{customerId}/orders?limit=&cursor=` (API Gateway HTTP API, payload v2): the
 //! customer's orders, newest first, from the views alone: this function never reads the event
 //! store. Answers `{"orders": [...], "nextCursor": "..." | null}`; errors are RFC 9457 problem
-//! details. Who may read whose list is the authorizer's business, not this handler's.
+//! details. A customer reads only their own list; staff read anyone's; to anyone else the list
+//! does not exist (404), so that nobody learns which customer IDs exist by trying them.
 
 use crate::cursor;
 use crate::ports::CustomerViews;
 use crate::view::{timestamp, View};
 use lambda_http::{Body, Error, Request, RequestExt, Response};
 use serde_json::{json, Value};
+use shared::auth::{Access, Caller};
 use shared::domain::CustomerId;
 use shared::http::{self, Problem, Reply};
 use shared::ports::{ErrorKind, Kind};
@@ -17,8 +19,8 @@ pub type Views = crate::dynamo::DynamoViews;
 
 pub const DEFAULT_LIMIT: usize = 20;
 pub const MAX_LIMIT: usize = 100;
-/// As long as the checkout accepts: a longer one names no customer.
-pub const MAX_CUSTOMER_ID_LEN: usize = 64;
+/// As long as a token's subject may be: a longer one names no customer.
+pub const MAX_CUSTOMER_ID_LEN: usize = shared::auth::MAX_SUBJECT_LEN;
 
 pub const ROUTES: &[&str] = &["GET /customers/{customerId}/orders"];
 
@@ -47,7 +49,7 @@ fn row(view: &View) -> Value {
     })
 }
 
-async fn answer<Q: CustomerViews + ?Sized>(views: &Q, req: &Request) -> Reply {
+async fn answer<Q: CustomerViews + ?Sized>(views: &Q, caller: &Caller, req: &Request) -> Reply {
     let Some(customer) = http::route(req, ROUTES).and_then(|m| m.param("customerId").map(str::to_owned)) else {
         return http::no_route(req, ROUTES);
     };
@@ -56,11 +58,15 @@ async fn answer<Q: CustomerViews + ?Sized>(views: &Q, req: &Request) -> Reply {
             400,
             "invalid-customer",
             "Invalid customer ID",
-            "A customer ID is 1 to 64 printable characters.",
+            "A customer ID is 1 to 128 printable characters.",
         )
         .reply();
     }
     let customer = CustomerId(customer);
+    if !caller.may_see(&customer) {
+        let detail = "No such customer among those you may see.";
+        return Problem::new(404, "customer-not-found", "Customer not found", detail).reply();
+    }
     let limit = match limit_of(req) {
         Ok(limit) => limit,
         Err(answer) => return answer,
@@ -106,7 +112,14 @@ async fn answer<Q: CustomerViews + ?Sized>(views: &Q, req: &Request) -> Reply {
     }
 }
 
-pub async fn handle<Q: CustomerViews + ?Sized>(views: &Q, req: Request) -> Result<Response<Body>, Error> {
-    let answer = answer(views, &req).await;
+pub async fn handle<Q: CustomerViews + ?Sized>(
+    views: &Q,
+    access: &Access,
+    req: Request,
+) -> Result<Response<Body>, Error> {
+    let answer = match access.caller(&req) {
+        Ok(caller) => answer(views, &caller, &req).await,
+        Err(refused) => refused,
+    };
     http::respond(answer, &http::correlation_id(&req))
 }

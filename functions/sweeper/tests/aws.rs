@@ -8,8 +8,9 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use checkout::service::PostOrder;
 use chrono::Utc;
 use shared::adapters::dynamodb::DynamoShop;
+use shared::auth::Caller;
 use shared::config::{self, Env};
-use shared::domain::{CancelReason, Currency, LineItem, Money, OrderEvent, OrderId, OrderStatus};
+use shared::domain::{CancelReason, Currency, CustomerId, LineItem, Money, OrderEvent, OrderId, OrderStatus};
 use shared::ports::{OrderChange, OrderStore, StockEffect};
 use std::time::{Duration, Instant};
 use sweeper::Sweeper;
@@ -60,9 +61,10 @@ async fn stock(sku: &str) -> (String, String) {
 }
 
 async fn post(checkout: &checkout::Checkout, key: &str, now_ms: i64) -> checkout::service::Reply {
-    let body = r#"{"customerId":"cust-ada","items":[{"sku":"STICKER","quantity":2}],"paymentToken":"tok_timeout","currency":"EUR"}"#;
+    let body = r#"{"items":[{"sku":"STICKER","quantity":2}],"paymentToken":"tok_timeout","currency":"EUR"}"#;
     checkout
         .post_order(PostOrder {
+            caller: &ada(),
             content_type: Some("application/json"),
             idempotency_key: Some(key),
             body: body.as_bytes(),
@@ -74,11 +76,17 @@ async fn post(checkout: &checkout::Checkout, key: &str, now_ms: i64) -> checkout
 }
 
 /// The order the checkout bound to an Idempotency-Key, read from its record.
+/// The customer the orders are placed for.
+fn ada() -> Caller {
+    Caller { subject: CustomerId("cust-ada".into()), staff: false }
+}
+
+/// The order bound to cust-ada's `POST /orders` key.
 async fn order_of_key(key: &str) -> OrderId {
     let item = config::dynamodb(&sdk().await)
         .get_item()
         .table_name(aws().stack.output("IdempotencyTableName"))
-        .key("id", AttributeValue::S(format!("checkout:POST /orders:{key}")))
+        .key("id", AttributeValue::S(checkout::idempotency::record_id("checkout:POST /orders", "cust-ada", key)))
         .consistent_read(true)
         .send()
         .await
@@ -170,10 +178,11 @@ async fn given_a_cancel_that_stopped_before_its_refund_when_the_sweeper_runs_the
     let _one_at_a_time = SWEEPS.lock().await;
     let checkout = checkout::from_env(&env("CheckoutFunction"), &sdk().await).unwrap();
     let now_ms = Utc::now().timestamp_millis();
-    let body = r#"{"customerId":"cust-ada","items":[{"sku":"STICKER","quantity":1}],"paymentToken":"tok_visa","currency":"EUR"}"#;
+    let body = r#"{"items":[{"sku":"STICKER","quantity":1}],"paymentToken":"tok_visa","currency":"EUR"}"#;
     let key = format!("aws-sweeper-refund-{}", ulid::Ulid::new());
     let placed = checkout
         .post_order(PostOrder {
+            caller: &ada(),
             content_type: Some("application/json"),
             idempotency_key: Some(&key),
             body: body.as_bytes(),

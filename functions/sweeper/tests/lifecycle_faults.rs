@@ -22,14 +22,20 @@ use checkout::{Checkout, Fulfilment, Ports};
 use serde_json::{json, Value};
 use shared::adapters::memory::{MemoryBus, MemoryIdempotency, MemoryShop};
 use shared::adapters::sandbox_payments::{LedgerEntry, SandboxGateway};
+use shared::auth::{Access, Caller};
 use shared::deadline::Deadline;
 use shared::domain::pricing::Product;
-use shared::domain::{Currency, EventId, Money, OrderEvent, OrderId, OrderStatus, Refund};
+use shared::domain::{Currency, CustomerId, EventId, Money, OrderEvent, OrderId, OrderStatus, Refund};
 use shared::faults::{interleave, Fault, Faults, Faulty};
 use shared::ports::*;
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
+
+/// The customer who places and cancels the order.
+fn customer() -> Caller {
+    Caller { subject: CustomerId("cust-1".into()), staff: false }
+}
 
 const T0: i64 = 1_800_000_000_000;
 /// Longer than a cancel's lease: a retry this much later takes its key over.
@@ -123,9 +129,10 @@ impl World {
     }
 
     async fn place(&self, key: &str) -> OrderId {
-        let body = json!({"customerId": "cust-1", "items": [{"sku": "MUG", "quantity": 1}], "paymentToken": "tok_visa", "currency": "EUR"});
+        let body = json!({"items": [{"sku": "MUG", "quantity": 1}], "paymentToken": "tok_visa", "currency": "EUR"});
         let body = body.to_string();
         let request = PostOrder {
+            caller: &customer(),
             content_type: Some("application/json"),
             idempotency_key: Some(key),
             body: body.as_bytes(),
@@ -141,7 +148,9 @@ impl World {
     /// One `POST /orders/{id}/cancel` of the order, run until it answers or crashes.
     async fn cancel(&self, faults: &Arc<Faults>, key: &str, now_ms: i64) -> Ran {
         let id = self.order.to_string();
+        let customer = customer();
         let request = Command {
+            caller: &customer,
             order_id: &id,
             idempotency_key: Some(key),
             content_type: None,
@@ -167,8 +176,11 @@ impl World {
             outbox: ports.outbox,
             publisher: ports.publisher,
             idempotency: Faulty::new(faults, self.keys.clone()),
+            access: Access::default(),
         };
+        let staff = Caller { subject: CustomerId("staff-sam".into()), staff: true };
         let request = Command {
+            caller: &staff,
             order_id: &id,
             idempotency_key: Some("ship-1"),
             content_type: Some("application/json"),

@@ -10,10 +10,11 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 use shared::adapters::memory::{MemoryBus, MemoryIdempotency, MemoryShop, StockLevel};
 use shared::adapters::sandbox_payments::{LedgerEntry, SandboxGateway};
+use shared::auth::Caller;
 use shared::deadline::Deadline;
 use shared::domain::pricing::Product;
 use shared::domain::{
-    CancelReason, Currency, LineItem, Money, Order, OrderEvent, OrderId, OrderStatus, Recorded, Refund,
+    CancelReason, Currency, CustomerId, LineItem, Money, Order, OrderEvent, OrderId, OrderStatus, Recorded, Refund,
 };
 use shared::ports::*;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -59,7 +60,7 @@ fn given_a_shop_where(
 }
 
 fn order_body(token: &str) -> Value {
-    json!({"customerId": "cust-1", "items": [{"sku": "MUG", "quantity": 2}], "paymentToken": token, "currency": "EUR"})
+    json!({"items": [{"sku": "MUG", "quantity": 2}], "paymentToken": token, "currency": "EUR"})
 }
 
 fn body(reply: &Reply) -> Value {
@@ -89,6 +90,7 @@ impl World {
         let body = order_body(token).to_string();
         self.checkout
             .post_order(PostOrder {
+                caller: &Caller { subject: CustomerId("cust-1".into()), staff: false },
                 content_type: Some("application/json"),
                 idempotency_key: Some(key),
                 body: body.as_bytes(),

@@ -11,8 +11,9 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 use shared::adapters::memory::{MemoryBus, MemoryIdempotency, MemoryShop};
 use shared::adapters::sandbox_payments::{LedgerEntry, SandboxGateway};
+use shared::auth::{Access, Caller};
 use shared::domain::pricing::Product;
-use shared::domain::{Currency, Money, Order, OrderEvent, OrderId, Recorded, Refund};
+use shared::domain::{Currency, CustomerId, Money, Order, OrderEvent, OrderId, Recorded, Refund};
 use shared::ports::*;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
@@ -20,6 +21,21 @@ use std::sync::Arc;
 pub const NOW: i64 = 1_800_000_000_000;
 /// Later than any attempt's lease: a retry at this time takes the key over.
 pub const LATER: i64 = NOW + 60_000;
+
+/// The customer who places the orders (the token's subject).
+pub fn customer() -> Caller {
+    Caller { subject: CustomerId("cust-1".into()), staff: false }
+}
+
+/// Another signed-in customer.
+pub fn another_customer() -> Caller {
+    Caller { subject: CustomerId("cust-2".into()), staff: false }
+}
+
+/// A member of staff (the token carries the staff scope).
+pub fn staff() -> Caller {
+    Caller { subject: CustomerId("staff-sam".into()), staff: true }
+}
 
 pub struct World {
     pub shop: Arc<MemoryShop>,
@@ -54,7 +70,13 @@ pub fn given_a_shop_where(wrap: impl FnOnce(Arc<dyn OrderStore>) -> Arc<dyn Orde
         payments: network.clone(),
     };
     let checkout = Checkout::new(ports, keys.clone());
-    let fulfilment = Fulfilment { orders, outbox: shop.clone(), publisher: bus.clone(), idempotency: keys.clone() };
+    let fulfilment = Fulfilment {
+        orders,
+        outbox: shop.clone(),
+        publisher: bus.clone(),
+        idempotency: keys.clone(),
+        access: Access::default(),
+    };
     World { shop, bus, gateway, network, keys, checkout, fulfilment }
 }
 
@@ -75,8 +97,9 @@ pub fn shipment(carrier: &str, tracking_id: &str) -> Vec<u8> {
     json!({"carrier": carrier, "trackingId": tracking_id}).to_string().into_bytes()
 }
 
-/// A command request with its key and body, at `now_ms`.
+/// A command request of `caller` with its key and body, at `now_ms`.
 pub fn command<'a>(
+    caller: &'a Caller,
     id: &'a str,
     key: Option<&'a str>,
     body: &'a [u8],
@@ -84,6 +107,7 @@ pub fn command<'a>(
     now_ms: i64,
 ) -> Command<'a> {
     Command {
+        caller,
         order_id: id,
         idempotency_key: key,
         content_type: Some("application/json"),
@@ -107,10 +131,11 @@ impl World {
     }
 
     pub async fn place_at(&self, token: &str, key: &str, now_ms: i64) -> Reply {
-        let order = json!({"customerId": "cust-1", "items": [{"sku": "MUG", "quantity": 2}], "paymentToken": token, "currency": "EUR"});
+        let order = json!({"items": [{"sku": "MUG", "quantity": 2}], "paymentToken": token, "currency": "EUR"});
         let order = order.to_string();
         self.checkout
             .post_order(PostOrder {
+                caller: &customer(),
                 content_type: Some("application/json"),
                 idempotency_key: Some(key),
                 body: order.as_bytes(),
@@ -132,18 +157,32 @@ impl World {
     }
 
     pub async fn cancel_at(&self, id: OrderId, key: &str, now_ms: i64) -> Reply {
+        self.cancel_by(&customer(), id, key, now_ms).await
+    }
+
+    pub async fn cancel_by(&self, caller: &Caller, id: OrderId, key: &str, now_ms: i64) -> Reply {
         let id = id.to_string();
-        self.checkout.cancel(command(&id, Some(key), b"", "corr-cancel", now_ms)).await
+        self.checkout.cancel(command(caller, &id, Some(key), b"", "corr-cancel", now_ms)).await
     }
 
     pub async fn ship(&self, id: OrderId, key: &str, carrier: &str, tracking_id: &str) -> Reply {
         let (id, body) = (id.to_string(), shipment(carrier, tracking_id));
-        self.fulfilment.ship(command(&id, Some(key), &body, "corr-warehouse", NOW)).await
+        self.fulfilment.ship(command(&staff(), &id, Some(key), &body, "corr-warehouse", NOW)).await
     }
 
     pub async fn deliver(&self, id: OrderId, key: &str) -> Reply {
         let id = id.to_string();
-        self.fulfilment.deliver(command(&id, Some(key), b"", "corr-carrier", NOW)).await
+        self.fulfilment.deliver(command(&staff(), &id, Some(key), b"", "corr-carrier", NOW)).await
+    }
+
+    /// `GET /orders/{id}` (`asOf` when given) by `caller`.
+    pub async fn get_by(&self, caller: &Caller, id: &str, as_of: Option<&str>) -> Reply {
+        self.checkout.get_order(caller, id, as_of).await
+    }
+
+    /// `GET /orders/{id}/events` by `caller`.
+    pub async fn history_by(&self, caller: &Caller, id: &str) -> Reply {
+        self.checkout.history(caller, id).await
     }
 
     pub async fn order(&self, id: OrderId) -> Order {

@@ -8,7 +8,9 @@ alarms, topic), drops what runs as local processes instead (Lambda functions, th
 roles, the HTTP API), creates that as a stack in a moto server, and writes a stack file that
 tells a local runner how to start each function: its binary, its environment with every Ref
 and GetAtt resolved to the physical names moto created, and its triggers (SQS event source
-mappings, HTTP routes, schedules).
+mappings, HTTP routes, schedules); and what the HTTP API enforces before invoking anything
+(stage throttling, its JWT authorizer, each route's authorizer and scopes). Conditions are
+decided for the given parameters first, as CloudFormation decides them.
 
 Usage (run with /work/main/.venv/bin/python):
     localstack.py provision --endpoint http://127.0.0.1:PORT --stack shop-dev --out .local/stack.json
@@ -117,10 +119,93 @@ def _depends_on(resource: dict) -> set[str]:
     return {deps} if isinstance(deps, str) else set(deps)
 
 
-def split(expanded: dict) -> tuple[dict, set[str]]:
+class RuleFailed(ValueError):
+    """A template rule's assertion does not hold for the parameters (CloudFormation refuses
+    such a stack before creating anything)."""
+
+
+def parameter_values(expanded: dict, parameters: dict[str, str] | None = None) -> dict[str, str]:
+    """Every parameter's value: the given ones over the template's defaults."""
+    values = {name: str(spec["Default"]) for name, spec in expanded.get("Parameters", {}).items() if "Default" in spec}
+    values.update(parameters or {})
+    return values
+
+
+def static_value(node: Any, values: dict[str, str], conditions: dict) -> Any:
+    """A condition or rule expression, which refers to parameters only (CloudFormation allows
+    nothing else there): Ref, Fn::Equals, Fn::Not, Fn::And, Fn::Or, Condition."""
+    if isinstance(node, dict) and len(node) == 1:
+        (key, value), = node.items()
+        if key == "Ref":
+            if value in PSEUDO:
+                return PSEUDO[value]
+            if value not in values:
+                raise KeyError(f"Ref {value}: a condition may refer to parameters only")
+            return values[value]
+        if key == "Fn::Equals":
+            left, right = value
+            return str(static_value(left, values, conditions)) == str(static_value(right, values, conditions))
+        if key == "Fn::Not":
+            return not static_value(value[0], values, conditions)
+        if key == "Fn::And":
+            return all(static_value(v, values, conditions) for v in value)
+        if key == "Fn::Or":
+            return any(static_value(v, values, conditions) for v in value)
+        if key == "Condition":
+            return bool(static_value(conditions[value], values, conditions))
+    return node
+
+
+_NO_VALUE = object()
+
+
+def _taken_branches(node: Any, holds: dict[str, bool]) -> Any:
+    """`node` with every Fn::If replaced by the branch its condition takes; a branch that is
+    `Ref: AWS::NoValue` removes the property (or list item) altogether."""
+    if isinstance(node, dict):
+        if len(node) == 1 and "Fn::If" in node:
+            name, if_true, if_false = node["Fn::If"]
+            return _taken_branches(if_true if holds[name] else if_false, holds)
+        if node == {"Ref": "AWS::NoValue"}:
+            return _NO_VALUE
+        taken = {k: _taken_branches(v, holds) for k, v in node.items()}
+        return {k: v for k, v in taken.items() if v is not _NO_VALUE}
+    if isinstance(node, list):
+        return [v for v in (_taken_branches(item, holds) for item in node) if v is not _NO_VALUE]
+    return node
+
+
+def specialise(expanded: dict, parameters: dict[str, str] | None = None) -> dict:
+    """The expanded template as CloudFormation deploys it with `parameters`: its rules checked,
+    its conditions decided, the resources and outputs whose condition is false left out, and
+    each Fn::If replaced by the branch it takes. Without this, a resource of the branch not
+    taken (the Cognito user pool, when the stack trusts another issuer) would still count as
+    referred to, and drag what refers to it out of the local copy."""
+    values = parameter_values(expanded, parameters)
+    conditions = expanded.get("Conditions", {})
+    for name, rule in expanded.get("Rules", {}).items():
+        if "RuleCondition" in rule and not static_value(rule["RuleCondition"], values, conditions):
+            continue
+        for assertion in rule.get("Assertions", []):
+            if not static_value(assertion["Assert"], values, conditions):
+                raise RuleFailed(f"rule {name}: {assertion.get('AssertDescription', 'assertion failed')}")
+    holds = {name: bool(static_value(c, values, conditions)) for name, c in conditions.items()}
+    out = copy.deepcopy(expanded)
+    out.pop("Rules", None)
+    for section in ("Resources", "Outputs"):
+        kept = {k: v for k, v in out.get(section, {}).items() if holds.get(v.get("Condition"), True)}
+        for item in kept.values():
+            item.pop("Condition", None)
+        if section in out:
+            out[section] = _taken_branches(kept, holds)
+    return out
+
+
+def split(expanded: dict, parameters: dict[str, str] | None = None) -> tuple[dict, set[str]]:
     """The part of an expanded template moto creates, and the logical IDs left out: the
     local-only types and everything that refers to them (e.g. the schedule rule whose target
-    is a function, the ApiUrl output)."""
+    is a function, the ApiUrl output), for the given parameters (`specialise`)."""
+    expanded = specialise(expanded, parameters)
     resources = expanded.get("Resources", {})
     dropped = {lid for lid, r in resources.items() if r["Type"].startswith(LOCAL_ONLY_PREFIXES)}
     changed = True
@@ -370,14 +455,68 @@ def _stream_source(props: dict, table: str, resolver: StackResolver) -> dict:
     }
 
 
+HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace", "x-amazon-apigateway-any-method")
+
+
+def _method_name(method: str) -> str:
+    return "ANY" if method == "x-amazon-apigateway-any-method" else method.upper()
+
+
+def _resolved(resolver: StackResolver, node: Any) -> Any:
+    """`node` resolved, or None when it names what the local twin does not create (the
+    Cognito user pool's issuer, for a stack provisioned without JwtIssuer)."""
+    try:
+        return resolver.resolve(node)
+    except (KeyError, NotImplementedError):
+        return None
+
+
 def describe_api(expanded: dict, resolver: StackResolver) -> dict:
-    """What the HTTP API's stage enforces before any function runs: its throttling."""
+    """What the HTTP API enforces before any function runs: the stage's throttling, the API's
+    authorizers (`components.securitySchemes` of the OpenAPI body SAM generates, with
+    `x-amazon-apigateway-authorizer`), and each route's authorization (its operation's
+    `security`: the authorizer and its scopes, or NONE)."""
+    api: dict[str, Any] = {}
+    authorizers: dict[str, dict] = {}
+    routes: dict[str, dict] = {}
     for resource in expanded["Resources"].values():
+        props = resource.get("Properties", {})
         if resource["Type"] == "AWS::ApiGatewayV2::Stage":
-            settings = resource["Properties"].get("DefaultRouteSettings", {})
+            settings = props.get("DefaultRouteSettings", {})
             limits = {"ThrottlingRateLimit": "throttlingRateLimit", "ThrottlingBurstLimit": "throttlingBurstLimit"}
-            return {ours: float(resolver.resolve(settings[theirs])) for theirs, ours in limits.items() if theirs in settings}
-    return {}
+            api.update({ours: float(resolver.resolve(settings[theirs])) for theirs, ours in limits.items()
+                        if theirs in settings})
+        elif resource["Type"] == "AWS::ApiGatewayV2::Api":
+            body = props.get("Body", {})
+            for name, scheme in body.get("components", {}).get("securitySchemes", {}).items():
+                authorizer = scheme.get("x-amazon-apigateway-authorizer")
+                if not authorizer:
+                    continue
+                sources = str(resolver.resolve(authorizer.get("identitySource", "")))
+                entry: dict[str, Any] = {
+                    "type": str(authorizer.get("type", "")).lower(),
+                    "identitySource": [s.strip() for s in sources.split(",") if s.strip()],
+                }
+                if entry["type"] == "jwt":
+                    jwt = authorizer.get("jwtConfiguration", {})
+                    entry["issuer"] = _resolved(resolver, jwt.get("issuer"))
+                    audience = _resolved(resolver, jwt.get("audience", []))
+                    entry["audience"] = [str(a) for a in audience or [] if a is not None and str(a)]
+                authorizers[name] = entry
+            for path, methods in body.get("paths", {}).items():
+                for method, operation in methods.items():
+                    if method not in HTTP_METHODS:
+                        continue
+                    security = operation.get("security", body.get("security")) or [{}]
+                    requirement = security[0] or {"NONE": []}
+                    (scheme, scopes), = requirement.items()
+                    routes[f"{_method_name(method)} {path}"] = {
+                        "authorizer": None if scheme == "NONE" else scheme,
+                        "authorizationScopes": [str(resolver.resolve(s)) for s in scopes],
+                    }
+    api["authorizers"] = authorizers
+    api["routes"] = dict(sorted(routes.items()))
+    return api
 
 
 def describe_functions(expanded: dict, resolver: StackResolver) -> dict[str, dict]:
@@ -386,6 +525,8 @@ def describe_functions(expanded: dict, resolver: StackResolver) -> dict[str, dic
     for lid, resource in resources.items():
         if resource["Type"] != "AWS::Lambda::Function":
             continue
+        if "Condition" in resource and not resolver.condition(resource["Condition"]):
+            continue  # not in this stack (e.g. the Cognito trigger when another issuer is used)
         props = resource["Properties"]
         logging = props.get("LoggingConfig", {})
         functions[lid] = {
@@ -427,8 +568,7 @@ def describe_functions(expanded: dict, resolver: StackResolver) -> dict[str, dic
                     integration = operation.get("x-amazon-apigateway-integration", {})
                     target = _function_ref(integration.get("uri"))
                     if target in functions:
-                        method_name = "ANY" if method == "x-amazon-apigateway-any-method" else method.upper()
-                        functions[target]["http"].append({"method": method_name, "path": path})
+                        functions[target]["http"].append({"method": _method_name(method), "path": path})
         elif resource["Type"] == "AWS::Events::Rule" and "ScheduleExpression" in props:
             for target in props.get("Targets", []):
                 name = _function_ref(target.get("Arn"))
@@ -501,7 +641,7 @@ def provision(endpoint: str, stack: str, out: Path | None = None, parameters: di
     """Creates the stack in moto and returns (and writes, if `out`) the stack file."""
     parameters = dict(parameters or {})
     expanded = expand(load_template(template_path), parameters)
-    cfn_template, _dropped = split(expanded)
+    cfn_template, _dropped = split(expanded, parameters)
     aws = session()
     cfn = aws.client("cloudformation", endpoint_url=endpoint)
     if replace:
@@ -680,6 +820,8 @@ def main(argv: list[str] | None = None) -> int:
         try:
             result = provision(args.endpoint, args.stack, args.out, _parameters(args.param), args.template,
                                args.api_url, args.replace)
+        except RuleFailed as error:
+            raise SystemExit(f"the template refuses these parameters: {error}")
         except Exception as error:  # noqa: BLE001 - one readable line for the CLI
             if type(error).__name__ == "AlreadyExistsException":
                 raise SystemExit(f"stack {args.stack} already exists at {args.endpoint}: pass --replace or another --stack")

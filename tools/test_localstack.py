@@ -24,6 +24,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import localstack  # noqa: E402
 
 CONCERNS = ["Email", "Inventory", "Analytics", "Loyalty", "Recommendations"]
+# As the local runner provisions the stack: its own issuer instead of a Cognito user pool (no
+# server needs to answer there for provisioning).
+ISSUER = "http://127.0.0.1:9/local-issuer"
+LOCAL_AUTH = {"JwtIssuer": ISSUER, "JwtAudience": "shop-local"}
 ULID = re.compile(r"^[0-7][0-9A-HJKMNP-TV-Z]{25}$")
 EVENTS = localstack.ROOT / "events"
 
@@ -41,7 +45,7 @@ def moto(tmp_path_factory):
 @pytest.fixture(scope="module")
 def stack(moto, tmp_path_factory):
     out = tmp_path_factory.mktemp("stack") / "stack.json"
-    localstack.provision(moto, "shop-test", out, {"Stage": "test", "AlarmEmail": "ops@example.com"})
+    localstack.provision(moto, "shop-test", out, {"Stage": "test", "AlarmEmail": "ops@example.com", **LOCAL_AUTH})
     stack_file = json.loads(out.read_text())
     localstack.seed(stack_file, json.loads((localstack.ROOT / "tools" / "seed.json").read_text()))
     return stack_file
@@ -139,12 +143,13 @@ def test_the_stack_file_resolves_every_function_environment_to_physical_names(st
         "FulfilmentFunction": "fulfilment", "OrderProjectorFunction": "order-projector",
         "OrderViewsApiFunction": "order-views-api",
     }
+    assert "StaffScopeFunction" not in functions, "the Cognito trigger is not in a stack with another issuer"
     checkout = functions["CheckoutFunction"]
     assert checkout["environment"] == {
         "PRODUCTS_TABLE": outputs["ProductsTableName"], "ORDERS_TABLE": outputs["OrdersTableName"],
         "OUTBOX_TABLE": outputs["OutboxTableName"], "IDEMPOTENCY_TABLE": outputs["IdempotencyTableName"],
         "EVENT_BUS_NAME": "shop-test-orders", "PAYMENT_GATEWAY": "sandbox",
-        "SANDBOX_PAYMENTS_TABLE": outputs["SandboxPaymentsTableName"],
+        "SANDBOX_PAYMENTS_TABLE": outputs["SandboxPaymentsTableName"], "STAFF_SCOPE": "shop/staff",
     }
     assert checkout["http"] == [
         {"method": "POST", "path": "/orders"}, {"method": "GET", "path": "/orders/{id}"},
@@ -154,14 +159,18 @@ def test_the_stack_file_resolves_every_function_environment_to_physical_names(st
         {"method": "POST", "path": "/orders/{id}/delivery"}, {"method": "POST", "path": "/orders/{id}/shipments"},
     ]
     assert functions["OrderViewsApiFunction"]["http"] == [{"method": "GET", "path": "/customers/{customerId}/orders"}]
-    assert functions["OrderViewsApiFunction"]["environment"] == {"ORDER_VIEWS_TABLE": outputs["OrderViewsTableName"]}
+    assert functions["OrderViewsApiFunction"]["environment"] == {
+        "ORDER_VIEWS_TABLE": outputs["OrderViewsTableName"], "STAFF_SCOPE": "shop/staff"}
+    # Every API function knows which scope makes staff: the one the staff routes require.
+    for name in ("CheckoutFunction", "FulfilmentFunction", "OrderViewsApiFunction"):
+        assert functions[name]["environment"]["STAFF_SCOPE"] == "shop/staff", name
     (stream,) = functions["OrderProjectorFunction"]["streams"]
     assert stream["streamArn"] == outputs["OrdersTableStreamArn"] and stream["tableName"] == outputs["OrdersTableName"]
     assert (stream["startingPosition"], stream["maximumRetryAttempts"], stream["bisectBatchOnFunctionError"]) == (
         "TRIM_HORIZON", 3, True)
     assert stream["functionResponseTypes"] == ["ReportBatchItemFailures"]
     assert stream["onFailureQueueUrl"] == outputs["OrderProjectorFailureQueueUrl"]
-    assert stack["api"] == {"throttlingRateLimit": 100.0, "throttlingBurstLimit": 200.0}
+    assert (stack["api"]["throttlingRateLimit"], stack["api"]["throttlingBurstLimit"]) == (100.0, 200.0)
     assert functions["OutboxRelayFunction"]["schedules"] == ["rate(1 minute)"]
     sweeper = functions["SweeperFunction"]
     assert sweeper["schedules"] == ["rate(1 minute)"]
@@ -179,6 +188,30 @@ def test_the_stack_file_resolves_every_function_environment_to_physical_names(st
         assert all(isinstance(v, str) and v for v in info["environment"].values()), info["environment"]
         # The sweeper gets longer to drain a backlog; everything else the Globals' 10 s.
         assert (info["timeout"], info["memorySize"]) == (60 if name == "SweeperFunction" else 10, 256)
+
+
+def test_the_api_describes_its_jwt_authorizer_and_each_routes_authorization(stack):
+    api = stack["api"]
+    assert api["authorizers"] == {"ShopJwt": {
+        "type": "jwt", "identitySource": ["$request.header.Authorization"], "issuer": ISSUER, "audience": ["shop-local"],
+    }}
+    customer = {"authorizer": "ShopJwt", "authorizationScopes": []}
+    staff = {"authorizer": "ShopJwt", "authorizationScopes": ["shop/staff"]}
+    assert api["routes"] == {
+        "POST /orders": customer, "GET /orders/{id}": customer, "GET /orders/{id}/events": customer,
+        "POST /orders/{id}/cancel": customer, "GET /customers/{customerId}/orders": customer,
+        "POST /orders/{id}/shipments": staff, "POST /orders/{id}/delivery": staff,
+        "GET /products/{sku}/recommendations": {"authorizer": None, "authorizationScopes": []},
+    }
+    # Every route a function serves is described, and nothing else.
+    served = {f"{r['method']} {r['path']}" for f in stack["functions"].values() for r in f["http"]}
+    assert served == set(api["routes"])
+
+
+def test_the_outputs_name_the_issuer_and_the_staff_scope_and_no_user_pool(stack):
+    outputs = stack["outputs"]
+    assert (outputs["JwtIssuerUrl"], outputs["StaffScope"]) == (ISSUER, "shop/staff")
+    assert not {"UserPoolId", "UserPoolClientId"} & set(outputs)
 
 
 def test_the_sweeper_finds_open_orders_through_a_keys_only_index_and_its_alarm_exists(stack, aws):
@@ -353,3 +386,57 @@ def test_the_projector_gives_up_on_a_batch_only_after_retries_onto_an_alarmed_qu
     queue = localstack._function_ref(mapping["DestinationConfig"]["OnFailure"]["Destination"])
     alarm = expanded["Resources"]["OrderProjectorFailureAlarm"]["Properties"]
     assert localstack._function_ref(alarm["Dimensions"][0]["Value"]) == queue
+
+
+# ----------------------------------------------------------------------------------------------
+# Conditions: the stack with another issuer, or with its own Cognito user pool (no moto needed)
+# ----------------------------------------------------------------------------------------------
+
+class OfflineResolver(localstack.StackResolver):
+    """Resolves against made-up physical names of what the local copy creates, without a moto
+    server: enough for the parts of the stack file that only name things."""
+
+    def __init__(self, expanded: dict, parameters: dict[str, str]):
+        kept, _dropped = localstack.split(expanded, parameters)
+        self.session, self.endpoint, self.stack = None, None, "offline"
+        self.expanded = expanded
+        self.parameters = localstack.parameter_values(expanded, parameters)
+        self.physical = {lid: f"{lid}-physical" for lid in kept["Resources"]}
+        self._cache = {}
+
+    def _get_att(self, logical: str, attribute: str):
+        return f"{self.physical_id(logical)}.{attribute}"
+
+
+def test_given_another_issuer_the_local_copy_has_no_user_pool_and_takes_each_if_branch():
+    expanded = localstack.expand(localstack.load_template(), LOCAL_AUTH)
+    specialised = localstack.specialise(expanded, LOCAL_AUTH)
+    assert not [lid for lid, r in specialised["Resources"].items() if r["Type"].startswith("AWS::Cognito::")]
+    assert "StaffScopeFunction" not in specialised["Resources"] and "UserPoolId" not in specialised["Outputs"]
+    assert specialised["Outputs"]["JwtIssuerUrl"]["Value"] == {"Ref": "JwtIssuer"}
+    assert "Fn::If" not in json.dumps(specialised) and "Rules" not in specialised
+    kept, _dropped = localstack.split(expanded, LOCAL_AUTH)
+    assert "JwtIssuerUrl" in kept["Outputs"], "the issuer's output no longer refers to the user pool"
+
+
+def test_given_an_issuer_without_an_audience_then_the_templates_rule_refuses_the_stack():
+    expanded = localstack.expand(localstack.load_template())
+    with pytest.raises(localstack.RuleFailed, match="JwtAudience is required"):
+        localstack.split(expanded, {"JwtIssuer": ISSUER})
+
+
+def test_given_another_issuer_the_cognito_trigger_is_no_function_to_run():
+    expanded = localstack.expand(localstack.load_template(), LOCAL_AUTH)
+    functions = localstack.describe_functions(expanded, OfflineResolver(expanded, LOCAL_AUTH))
+    assert "StaffScopeFunction" not in functions and "CheckoutFunction" in functions
+
+
+def test_given_the_stacks_own_user_pool_the_trigger_is_described_and_the_issuer_is_not_local():
+    expanded = localstack.expand(localstack.load_template())
+    resolver = OfflineResolver(expanded, {})
+    functions = localstack.describe_functions(expanded, resolver)
+    assert functions["StaffScopeFunction"]["binary"] == "staff-scope"
+    assert functions["StaffScopeFunction"]["environment"]["STAFF_SCOPE"] == "shop/staff"
+    # The pool is not created locally (its trigger is a function): no issuer to verify against.
+    authorizer = localstack.describe_api(expanded, resolver)["authorizers"]["ShopJwt"]
+    assert (authorizer["issuer"], authorizer["audience"]) == (None, [])

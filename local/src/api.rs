@@ -1,10 +1,13 @@
 //! API Gateway HTTP API on 127.0.0.1: the template's routes, payload format 2.0 to the
 //! function, the function's payload 2.0 response back as HTTP. What API Gateway itself answers
-//! (no route, body too large, integration failure) it answers here the same way.
+//! (headers or body too large, no route, throttled, refused by the JWT authorizer, integration
+//! failure) it answers here the same way, in the same order, and then invokes nothing.
 
+use crate::authorizer::{Grant, JwtAuthorizer, Refusal};
 use crate::invoke::{InvokeError, Invoker};
 use aws_lambda_events::event::apigw::{
-    ApiGatewayV2httpRequest, ApiGatewayV2httpRequestContext, ApiGatewayV2httpRequestContextHttpDescription,
+    ApiGatewayRequestAuthorizer, ApiGatewayRequestAuthorizerJwtDescription, ApiGatewayV2httpRequest,
+    ApiGatewayV2httpRequestContext, ApiGatewayV2httpRequestContextHttpDescription,
 };
 use aws_lambda_events::query_map::QueryMap;
 use axum::body::{to_bytes, Body};
@@ -19,6 +22,20 @@ use std::time::Duration;
 
 /// API Gateway's request payload limit.
 pub const MAX_PAYLOAD_BYTES: usize = 10 * 1024 * 1024;
+/// HTTP API quota: "Total combined size of request line and header values", 10240 bytes.
+pub const MAX_REQUEST_LINE_AND_HEADER_VALUES: usize = 10240;
+
+/// Who may call a route: anyone (`Authorizer: NONE`), or bearers of a token the JWT
+/// authorizer accepts, with at least one of `scopes` when there are any.
+#[derive(Debug, Clone, Default)]
+pub enum Authorization {
+    #[default]
+    None,
+    Jwt {
+        authorizer: Arc<JwtAuthorizer>,
+        scopes: Vec<String>,
+    },
+}
 
 #[derive(Debug, Clone)]
 pub struct Route {
@@ -27,6 +44,7 @@ pub struct Route {
     pub path: String,
     pub binary: String,
     pub timeout: Duration,
+    pub authorization: Authorization,
 }
 
 impl Route {
@@ -89,8 +107,40 @@ fn gateway_answer(status: StatusCode, message: &str) -> Response {
     response
 }
 
+/// The size API Gateway's quota counts: the request line (`GET /path?query HTTP/1.1`) and
+/// every header value.
+pub fn request_line_and_header_values(parts: &axum::http::request::Parts) -> usize {
+    let target = parts.uri.path_and_query().map_or(parts.uri.path().len(), |p| p.as_str().len());
+    let request_line = parts.method.as_str().len() + 1 + target + 1 + "HTTP/1.1".len();
+    request_line + parts.headers.values().map(|v| v.as_bytes().len()).sum::<usize>()
+}
+
+/// Over the quota, the front end refuses the request before routing it, with the text API
+/// Gateway's users report getting ("HTTP header is larger than 10240 bytes."). No document
+/// gives its status: 413 is the one API Gateway answers with the sibling message of the same
+/// front end for a body over its limit ("HTTP content length exceeded 10485760 bytes.").
+fn headers_too_large() -> Response {
+    let text = format!("HTTP header is larger than {MAX_REQUEST_LINE_AND_HEADER_VALUES} bytes.");
+    let mut response = Response::new(Body::from(text));
+    *response.status_mut() = StatusCode::PAYLOAD_TOO_LARGE;
+    response.headers_mut().insert("content-type", HeaderValue::from_static("text/plain; charset=utf-8"));
+    response
+}
+
+/// API Gateway's answer to a request its authorizer refused.
+fn refused(refusal: &Refusal, route_scopes: &[String]) -> Response {
+    let mut response = gateway_answer(refusal.status(), refusal.message());
+    if let Ok(challenge) = HeaderValue::from_str(&refusal.challenge(route_scopes)) {
+        response.headers_mut().insert("www-authenticate", challenge);
+    }
+    response
+}
+
 pub async fn handle(State(api): State<Arc<Api>>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
+    if request_line_and_header_values(&parts) > MAX_REQUEST_LINE_AND_HEADER_VALUES {
+        return headers_too_large();
+    }
     let Ok(body) = to_bytes(body, MAX_PAYLOAD_BYTES).await else {
         return gateway_answer(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large");
     };
@@ -102,7 +152,16 @@ pub async fn handle(State(api): State<Arc<Api>>, request: Request) -> Response {
     if api.throttle.as_ref().is_some_and(|bucket| !bucket.take(std::time::Instant::now())) {
         return gateway_answer(StatusCode::TOO_MANY_REQUESTS, "Too Many Requests");
     }
-    let payload = payload_v2(&parts, &body, route, params, &api.domain);
+    let grant = match &route.authorization {
+        Authorization::None => None,
+        Authorization::Jwt { authorizer, scopes } => {
+            match authorizer.authorize(&parts.headers, parts.uri.query(), scopes).await {
+                Ok(grant) => Some(grant),
+                Err(refusal) => return refused(&refusal, scopes),
+            }
+        }
+    };
+    let payload = payload_v2(&parts, &body, route, params, &api.domain, grant.as_ref());
     match api.invoker.invoke(&route.binary, payload, route.timeout).await {
         Ok(result) => response_v2(result),
         Err(InvokeError::Timeout(_)) => gateway_answer(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable"),
@@ -114,13 +173,15 @@ pub async fn handle(State(api): State<Arc<Api>>, request: Request) -> Response {
 }
 
 /// The event API Gateway sends for an HTTP API route (payload format 2.0), as
-/// `aws_lambda_events`' own type, so that no field API Gateway sends can be forgotten.
+/// `aws_lambda_events`' own type, so that no field API Gateway sends can be forgotten; with
+/// what the JWT authorizer granted, if the route has one, in `requestContext.authorizer.jwt`.
 pub fn payload_v2(
     parts: &axum::http::request::Parts,
     body: &[u8],
     route: &Route,
     path_parameters: Map<String, Value>,
     domain: &str,
+    grant: Option<&Grant>,
 ) -> Value {
     let mut event = ApiGatewayV2httpRequest::default();
     let mut cookies = Vec::new();
@@ -167,6 +228,14 @@ pub fn payload_v2(
     context.time = Some(now.format("%d/%b/%Y:%H:%M:%S %z").to_string());
     context.time_epoch = now.timestamp_millis();
     context.http = http;
+    if let Some(grant) = grant {
+        let mut jwt = ApiGatewayRequestAuthorizerJwtDescription::default();
+        jwt.claims = grant.claims.clone();
+        jwt.scopes = grant.scopes.clone();
+        let mut authorizer = ApiGatewayRequestAuthorizer::default();
+        authorizer.jwt = Some(jwt);
+        context.authorizer = Some(authorizer);
+    }
 
     event.version = Some("2.0".into());
     event.route_key = Some(route.key());
@@ -193,6 +262,10 @@ pub fn payload_v2(
         for v1_only in ["type", "methodArn", "httpMethod", "identitySource", "authorizationToken", "resource"] {
             fields.remove(v1_only);
         }
+    }
+    // API Gateway sends `"scopes": null` on a route without scopes; the type leaves it out.
+    if let Some(jwt) = value.pointer_mut("/requestContext/authorizer/jwt").and_then(Value::as_object_mut) {
+        jwt.entry("scopes").or_insert(Value::Null);
     }
     value
 }
@@ -235,7 +308,13 @@ mod tests {
     use super::*;
 
     fn route(method: &str, path: &str) -> Route {
-        Route { method: method.into(), path: path.into(), binary: "f".into(), timeout: Duration::from_secs(1) }
+        Route {
+            method: method.into(),
+            path: path.into(),
+            binary: "f".into(),
+            timeout: Duration::from_secs(1),
+            authorization: Authorization::None,
+        }
     }
 
     #[test]
@@ -290,7 +369,7 @@ mod tests {
             .body(())
             .unwrap();
         let (parts, ()) = request.into_parts();
-        let event = payload_v2(&parts, b"{}", &route("POST", "/orders"), Map::new(), "127.0.0.1:1");
+        let event = payload_v2(&parts, b"{}", &route("POST", "/orders"), Map::new(), "127.0.0.1:1", None);
         assert_eq!(event["routeKey"], "POST /orders");
         assert_eq!(event["requestContext"]["http"]["method"], "POST");
         assert_eq!(event["headers"]["content-type"], "application/json");
@@ -307,7 +386,7 @@ mod tests {
         let (parts, ()) = axum::http::Request::builder().uri("/orders/1").body(()).unwrap().into_parts();
         let mut params = Map::new();
         params.insert("id".into(), json!("1"));
-        let event = payload_v2(&parts, b"", &route("GET", "/orders/{id}"), params, "h");
+        let event = payload_v2(&parts, b"", &route("GET", "/orders/{id}"), params, "h", None);
         for absent in ["type", "methodArn", "httpMethod", "identitySource", "authorizationToken", "body"] {
             assert!(event.get(absent).is_none(), "{absent} present");
         }
@@ -318,7 +397,7 @@ mod tests {
     #[test]
     fn a_binary_body_is_base64_encoded() {
         let (parts, ()) = axum::http::Request::builder().uri("/orders").body(()).unwrap().into_parts();
-        let event = payload_v2(&parts, &[0xff, 0xfe], &route("POST", "/orders"), Map::new(), "h");
+        let event = payload_v2(&parts, &[0xff, 0xfe], &route("POST", "/orders"), Map::new(), "h", None);
         assert_eq!(event["isBase64Encoded"], true);
         assert_eq!(event["body"], "//4=");
     }
@@ -340,5 +419,130 @@ mod tests {
     #[test]
     fn an_answer_without_a_status_code_is_a_200_of_itself() {
         assert_eq!(response_v2(json!({"hello": "world"})).status(), 200);
+    }
+
+    // ----------------------------------------------------------------------------------------
+    // What API Gateway answers itself: the JWT authorizer, the header quota
+    // ----------------------------------------------------------------------------------------
+
+    use crate::authorizer::{JwtAuthorizer, JwtConfig};
+    use crate::oidc::{Issuer, AUDIENCE};
+
+    type Invocations = Arc<std::sync::Mutex<Vec<Value>>>;
+
+    /// The API with one function, `f`, that records each payload it gets and answers 200.
+    fn api(routes: Vec<Route>) -> (Arc<Api>, Invocations) {
+        let invocations = Invocations::default();
+        let recorder = invocations.clone();
+        let function: crate::functions::Handler = Arc::new(move |payload, _context| {
+            recorder.lock().unwrap().push(payload);
+            Box::pin(async { Ok(json!({"statusCode": 200, "body": "{}"})) })
+        });
+        let invoker = Arc::new(Invoker::InProcess(HashMap::from([("f".to_owned(), function)])));
+        (Arc::new(Api { routes, invoker, domain: "127.0.0.1:1".into(), throttle: None }), invocations)
+    }
+
+    fn protected(authorizer: &Arc<JwtAuthorizer>, method: &str, path: &str, scopes: &[&str]) -> Route {
+        let scopes = scopes.iter().map(|s| s.to_string()).collect();
+        Route { authorization: Authorization::Jwt { authorizer: authorizer.clone(), scopes }, ..route(method, path) }
+    }
+
+    async fn shop(issuer: &Issuer) -> (Arc<Api>, Invocations) {
+        let config = JwtConfig { issuer: issuer.url().to_owned(), audience: vec![AUDIENCE.to_owned()] };
+        let authorizer =
+            Arc::new(JwtAuthorizer::new("ShopJwt", config, &["$request.header.Authorization".to_owned()]).unwrap());
+        api(vec![
+            protected(&authorizer, "GET", "/orders/{id}", &[]),
+            protected(&authorizer, "POST", "/orders/{id}/shipments", &["shop/staff"]),
+            route("GET", "/products/{sku}/recommendations"),
+        ])
+    }
+
+    async fn call(api: &Arc<Api>, method: &str, uri: &str, token: Option<&str>) -> (StatusCode, HeaderMap, Value) {
+        let mut request = axum::http::Request::builder().method(method).uri(uri);
+        if let Some(token) = token {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        let response = handle(State(api.clone()), request.body(Body::empty()).unwrap()).await;
+        let (parts, body) = response.into_parts();
+        let bytes = to_bytes(body, usize::MAX).await.unwrap();
+        (parts.status, parts.headers, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    }
+
+    #[tokio::test]
+    async fn given_no_token_when_a_protected_route_is_called_then_401_and_nothing_is_invoked() {
+        let issuer = Issuer::start_with(crate::oidc::tests::key()).await.unwrap();
+        let (api, invocations) = shop(&issuer).await;
+        let (status, headers, body) = call(&api, "GET", "/orders/1", None).await;
+        assert_eq!((status, body), (StatusCode::UNAUTHORIZED, json!({"message": "Unauthorized"})));
+        assert_eq!(headers["content-type"], "application/json");
+        assert_eq!(headers["www-authenticate"], "Bearer");
+        let (status, _, _) = call(&api, "GET", "/orders/1", Some("not.a.token")).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert!(invocations.lock().unwrap().is_empty(), "nothing was invoked");
+        issuer.stop().await;
+    }
+
+    #[tokio::test]
+    async fn given_a_customer_token_on_a_staff_route_then_403_and_nothing_is_invoked() {
+        let issuer = Issuer::start_with(crate::oidc::tests::key()).await.unwrap();
+        let (api, invocations) = shop(&issuer).await;
+        let token = issuer.tokens().access_token("cust-ada", None).unwrap();
+        let (status, headers, body) = call(&api, "POST", "/orders/1/shipments", Some(&token)).await;
+        assert_eq!((status, body), (StatusCode::FORBIDDEN, json!({"message": "Forbidden"})));
+        assert!(headers["www-authenticate"].to_str().unwrap().contains(r#"error="insufficient_scope""#));
+        assert!(invocations.lock().unwrap().is_empty(), "nothing was invoked");
+        issuer.stop().await;
+    }
+
+    #[tokio::test]
+    async fn given_valid_tokens_then_the_function_gets_the_claims_as_strings_and_the_granted_scopes() {
+        let issuer = Issuer::start_with(crate::oidc::tests::key()).await.unwrap();
+        let (api, invocations) = shop(&issuer).await;
+        let ada = issuer.tokens().access_token("cust-ada", None).unwrap();
+        let sam = issuer.tokens().access_token("staff-sam", Some("openid shop/staff")).unwrap();
+        assert_eq!(call(&api, "GET", "/orders/1", Some(&ada)).await.0, StatusCode::OK);
+        assert_eq!(call(&api, "POST", "/orders/1/shipments", Some(&sam)).await.0, StatusCode::OK);
+        let invoked = invocations.lock().unwrap().clone();
+        let jwt = &invoked[0]["requestContext"]["authorizer"]["jwt"];
+        assert_eq!((jwt["claims"]["sub"].as_str(), jwt["claims"]["aud"].as_str()), (Some("cust-ada"), Some(AUDIENCE)));
+        assert_eq!(jwt["claims"]["iss"], issuer.url());
+        assert!(jwt["claims"]["exp"].as_str().is_some_and(|exp| exp.parse::<u64>().is_ok()), "{jwt}");
+        assert_eq!(jwt["scopes"], Value::Null, "present, and null, on a route without scopes: {jwt}");
+        let staff = &invoked[1]["requestContext"]["authorizer"]["jwt"];
+        assert_eq!(
+            (staff["claims"]["scope"].as_str(), &staff["scopes"]),
+            (Some("openid shop/staff"), &json!(["shop/staff"]))
+        );
+        // And the functions read the caller from it: the token's subject, staff by its scope.
+        let request = lambda_http::request::from_str(&invoked[1].to_string()).unwrap();
+        let caller = shared::auth::Access::default().caller(&request).unwrap();
+        assert_eq!((caller.subject.0.as_str(), caller.staff), ("staff-sam", true));
+        issuer.stop().await;
+    }
+
+    #[tokio::test]
+    async fn given_a_public_route_then_no_token_is_asked_for_and_no_authorizer_context_is_sent() {
+        let issuer = Issuer::start_with(crate::oidc::tests::key()).await.unwrap();
+        let (api, invocations) = shop(&issuer).await;
+        assert_eq!(call(&api, "GET", "/products/MUG/recommendations", None).await.0, StatusCode::OK);
+        assert!(invocations.lock().unwrap()[0]["requestContext"].get("authorizer").is_none());
+        issuer.stop().await;
+    }
+
+    #[tokio::test]
+    async fn given_a_request_line_and_header_values_over_10240_bytes_then_413_and_nothing_is_invoked() {
+        let (api, invocations) = api(vec![route("GET", "/orders")]);
+        // "GET /orders HTTP/1.1" is 20 bytes: a header value of 10220 fills the quota exactly.
+        let send = |filler: usize| {
+            let request = axum::http::Request::builder().uri("/orders").header("x-filler", "f".repeat(filler));
+            handle(State(api.clone()), request.body(Body::empty()).unwrap())
+        };
+        assert_eq!(send(10240 - 20).await.status(), StatusCode::OK, "at the quota");
+        let over = send(10240 - 20 + 1).await;
+        assert_eq!(over.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        let text = to_bytes(over.into_body(), usize::MAX).await.unwrap();
+        assert_eq!(&text[..], b"HTTP header is larger than 10240 bytes.");
+        assert_eq!(invocations.lock().unwrap().len(), 1, "only the request within the quota was invoked");
     }
 }

@@ -1,9 +1,11 @@
 //! The demo: a scripted morning at the shop, printed as a timeline, then a summary read back
 //! from the emulator. Every fault here is configuration or data (a card token, a customer with
-//! no address), never a code path added for the demo.
+//! no address), never a code path added for the demo. Every request carries an access token
+//! of the local issuer, as a signed-in customer (or staff member) would send it, except the
+//! one that shows what happens without.
 
 use crate::poller::Observation;
-use crate::probe::{eventually, Answer, Probe, ProbeError};
+use crate::probe::{customer, eventually, Answer, As, Probe, ProbeError, STAFF_MEMBER};
 use crate::system::{LocalSystem, Mode, Options};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -100,7 +102,16 @@ async fn run(system: &LocalSystem) -> Result<(), ProbeError> {
     let probe = Probe::new(system);
     let mut rx = system.observations.subscribe();
     let timeline = Timeline { started: Instant::now() };
-    println!("\nAPI {}   emulator {}\n", system.api_url, system.emulator.endpoint);
+    println!(
+        "\nAPI {}   emulator {}   token issuer {}",
+        system.api_url,
+        system.emulator.endpoint,
+        probe.tokens.issuer()
+    );
+    println!(
+        "Customers sign in as themselves (the token's sub is the customer ID); {STAFF_MEMBER}'s token carries {}.\n",
+        probe.staff_scope
+    );
 
     println!("1. A good order: the customer waits only for price, stock, payment and persistence");
     let good = probe.place_order("demo-good", "cust-ada", &[("MUG", 2), ("TEE", 1)], "tok_visa").await?;
@@ -109,7 +120,9 @@ async fn run(system: &LocalSystem) -> Result<(), ProbeError> {
     let seen = follow(&timeline, &mut rx, &order_id, Duration::from_secs(30)).await;
     let event_detail = seen.iter().find_map(|o| o.detail.clone());
 
-    println!("\n2. The same request again, same Idempotency-Key (a client retry)");
+    who_may_see_it(&probe, &timeline, &order_id).await?;
+
+    println!("\n3. The same request again, same Idempotency-Key (a client retry)");
     let stock_before = probe.stock("MUG").await?;
     let again = probe.place_order("demo-good", "cust-ada", &[("MUG", 2), ("TEE", 1)], "tok_visa").await?;
     timeline.say(format!(
@@ -124,7 +137,7 @@ async fn run(system: &LocalSystem) -> Result<(), ProbeError> {
         probe.stock("MUG").await?
     ));
 
-    println!("\n3. A declined card");
+    println!("\n4. A declined card");
     let before = probe.stock("HOODIE").await?;
     let declined = probe.place_order("demo-declined", "cust-grace", &[("HOODIE", 1)], "tok_chargeDeclined").await?;
     timeline.say(format!("POST /orders tok_chargeDeclined -> {}", order_line(&declined)));
@@ -134,12 +147,12 @@ async fn run(system: &LocalSystem) -> Result<(), ProbeError> {
         probe.stock("HOODIE").await?
     ));
 
-    println!("\n4. More than the stock");
+    println!("\n5. More than the stock");
     let short = probe.place_order("demo-short", "cust-grace", &[("CAP", 6), ("STICKER", 1)], "tok_visa").await?;
     timeline.say(format!("POST /orders CAP x6 (5 in stock) -> {}, SKUs {}", order_line(&short), short.body["skus"]));
 
     println!(
-        "\n5. A permanent failure for one order (cust-ghost has no customer record, so no address): \
+        "\n6. A permanent failure for one order (cust-ghost has no customer record, so no address): \
          the e-mail consumer sends it straight to its DLQ, no retries; the other consumers are unaffected"
     );
     let ghost = probe.place_order("demo-ghost", "cust-ghost", &[("POSTER", 1)], "tok_mastercard").await?;
@@ -174,7 +187,7 @@ async fn run(system: &LocalSystem) -> Result<(), ProbeError> {
         None => timeline.say("    (the message has not reached the dead-letter queue yet)"),
     }
 
-    println!("\n6. A duplicate order.placed put on the bus directly (at-least-once delivery, a replay)");
+    println!("\n7. A duplicate order.placed put on the bus directly (at-least-once delivery, a replay)");
     if let Some(detail) = event_detail {
         let points = probe.loyalty_points("cust-ada").await?;
         let emails = probe.emails_sent().await?;
@@ -197,32 +210,51 @@ async fn run(system: &LocalSystem) -> Result<(), ProbeError> {
     summary(&probe).await
 }
 
-/// Step 7: a checkout interrupted after the charge, which nobody retries, settled by the sweeper.
+/// Step 2: identity comes from the token. Without one, API Gateway's authorizer refuses the
+/// request before any function runs; with another customer's, the order does not exist.
+async fn who_may_see_it(probe: &Probe, timeline: &Timeline, order_id: &str) -> Result<(), ProbeError> {
+    println!("\n2. Who may see it: the caller is the token's subject, checked by API Gateway before any function runs");
+    let path = format!("/orders/{order_id}");
+    let nobody = probe.get(&As::Nobody, &path).await?;
+    timeline.say(format!(
+        "GET {path} without a token -> {} {} (the authorizer refused it; no function ran)",
+        nobody.status, nobody.body
+    ));
+    let grace = probe.get(&customer("cust-grace"), &path).await?;
+    timeline.say(format!(
+        "GET {path} as cust-grace (it is cust-ada's) -> {} {}: hidden, as if it did not exist",
+        grace.status,
+        grace.body["type"].as_str().map(|t| t.rsplit('/').next().unwrap_or(t)).unwrap_or("?")
+    ));
+    let ada = probe.get(&customer("cust-ada"), &path).await?;
+    timeline.say(format!("GET {path} as cust-ada -> {} {}", ada.status, ada.body["status"].as_str().unwrap_or("?")));
+    Ok(())
+}
+
+/// Step 8: a checkout interrupted after the charge, which nobody retries, settled by the sweeper.
 async fn settled_by_the_sweeper(
     system: &LocalSystem,
     probe: &Probe,
     timeline: &Timeline,
     rx: &mut broadcast::Receiver<Observation>,
 ) -> Result<(), ProbeError> {
-    println!("\n7. The gateway charges but its answer is lost (tok_timeout), and the client does not retry");
+    println!("\n8. The gateway charges but its answer is lost (tok_timeout), and the client does not retry");
     let key = "demo-timeout";
     let stuck = probe.place_order(key, "cust-linus", &[("STICKER", 2)], "tok_timeout").await?;
     let interrupted_at = Instant::now();
     timeline.say(format!("POST /orders cust-linus STICKER x2 tok_timeout -> {}", order_line(&stuck)));
     // The 502 names no order; the Idempotency-Key's record holds the one bound to it.
+    let record_id = checkout::idempotency::record_id("checkout:POST /orders", "cust-linus", key);
     let record = probe
-        .dynamodb
-        .get_item()
-        .table_name(probe.output("IdempotencyTableName"))
-        .key("id", aws_sdk_dynamodb::types::AttributeValue::S(format!("checkout:POST /orders:{key}")))
-        .consistent_read(true)
-        .send()
+        .scan("IdempotencyTableName")
         .await?
-        .item
+        .into_iter()
+        .find(|item| crate::probe::text(item, "id") == record_id)
         .ok_or("no idempotency record for the interrupted request")?;
     let order_id = record.get("orderId").and_then(|v| v.as_s().ok()).cloned().ok_or("no order bound to the key")?;
     let status = |answer: &Answer| answer.body["status"].as_str().unwrap_or("?").to_owned();
-    let before = probe.get(&format!("/orders/{order_id}")).await?;
+    let linus = customer("cust-linus");
+    let before = probe.get(&linus, &format!("/orders/{order_id}")).await?;
     timeline.say(format!(
         "    GET /orders/{order_id} (ID from the key's record) -> {}, STICKER stock {:?}: charged, stock held, no order.placed",
         status(&before),
@@ -237,7 +269,7 @@ async fn settled_by_the_sweeper(
         "sweeper (its scheduled event, after the {SWEEPER_GRACE_SECONDS} s grace) -> placed {}, expired {}, other {}, failed {}",
         report["placed"], report["expired"], report["other"], report["failed"]
     ));
-    let after = probe.get(&format!("/orders/{order_id}")).await?;
+    let after = probe.get(&linus, &format!("/orders/{order_id}")).await?;
     timeline.say(format!(
         "    GET /orders/{order_id} -> {}, STICKER stock {:?}",
         status(&after),

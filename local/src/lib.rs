@@ -3,7 +3,10 @@
 //! moto (the AWS emulator) hosts what it can: tables, the bus and its rules, queues with their
 //! redrive policies. moto cannot run Lambda functions, so this crate plays the parts of AWS
 //! that invoke them, with AWS's semantics:
-//! - `api`: API Gateway HTTP API, payload format 2.0, for the template's routes;
+//! - `api`: API Gateway HTTP API, payload format 2.0, for the template's routes, behind
+//!   `authorizer`, its JWT authorizer;
+//! - `oidc`: the OpenID Connect issuer the stack trusts locally (as it trusts Cognito when
+//!   deployed), whose tokens the demo, the tests and `make dev` send;
 //! - `poller`: Lambda's SQS event source (long poll, batch size and window, partial batch
 //!   responses, failures left to reappear after the visibility timeout);
 //! - `schedule`: EventBridge schedules (`rate(...)`);
@@ -14,10 +17,12 @@
 //! or under `cargo lambda watch`, reached through the Lambda Invoke API (`invoke`).
 
 pub mod api;
+pub mod authorizer;
 pub mod demo;
 pub mod functions;
 pub mod invoke;
 pub mod lifecycle_demo;
+pub mod oidc;
 pub mod poller;
 pub mod probe;
 pub mod schedule;

@@ -5,7 +5,7 @@
 
 use crate::demo::Timeline;
 use crate::poller::Observation;
-use crate::probe::{eventually, text, Answer, Probe, ProbeError};
+use crate::probe::{customer, eventually, text, Answer, As, Probe, ProbeError};
 use crate::system::LocalSystem;
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::{json, Value};
@@ -55,22 +55,32 @@ pub(crate) async fn run(
     rx: &mut broadcast::Receiver<Observation>,
     delivered_id: &str,
 ) -> Result<(), ProbeError> {
-    println!("\n8. The warehouse ships and delivers the first order (staff routes, a function of their own)");
+    println!(
+        "\n9. The warehouse ships and delivers the first order (staff routes: a staff token, a function of their own)"
+    );
     let shipment = json!({"carrier": "UPS", "trackingId": "1Z999AA10123456784"});
-    let shipped = probe.post(&format!("/orders/{delivered_id}/shipments"), "demo-ship", &shipment).await?;
+    let ships = format!("/orders/{delivered_id}/shipments");
+    let by_customer = probe.post(&customer("cust-ada"), &ships, "demo-ship-self", &shipment).await?;
+    timeline.say(format!(
+        "POST {ships} as cust-ada (no {} scope) -> {} {} (the authorizer refused it; no function ran)",
+        probe.staff_scope, by_customer.status, by_customer.body
+    ));
+    let shipped = probe.post(&As::Staff, &ships, "demo-ship", &shipment).await?;
     timeline.say(format!("POST /orders/{delivered_id}/shipments UPS 1Z999AA10123456784 -> {}", status(&shipped)));
     handled(timeline, rx, delivered_id, "order.shipped", &["EmailFunction"]).await;
-    let delivered = probe.post(&format!("/orders/{delivered_id}/delivery"), "demo-deliver", &json!({})).await?;
+    let delivered =
+        probe.post(&As::Staff, &format!("/orders/{delivered_id}/delivery"), "demo-deliver", &json!({})).await?;
     timeline.say(format!("POST /orders/{delivered_id}/delivery -> {}", status(&delivered)));
     let other = json!({"carrier": "DHL", "trackingId": "JD0146000000001"});
-    let again = probe.post(&format!("/orders/{delivered_id}/shipments"), "demo-ship-again", &other).await?;
+    let again = probe.post(&As::Staff, &ships, "demo-ship-again", &other).await?;
     timeline.say(format!(
         "POST /orders/{delivered_id}/shipments DHL (a second shipment) -> {}, current status {}",
         status(&again),
         again.body["orderStatus"].as_str().unwrap_or("?")
     ));
 
-    println!("\n9. A customer cancels a placed order: refunded, stock back, points taken back");
+    println!("\n10. A customer cancels a placed order: refunded, stock back, points taken back");
+    let grace = customer("cust-grace");
     let placed = probe.place_order("demo-regret", "cust-grace", &[("TEE", 2)], "tok_visa").await?;
     let regret_id = placed.body["orderId"].as_str().unwrap_or_default().to_owned();
     timeline.say(format!("POST /orders cust-grace TEE x2 -> {} {regret_id}", status(&placed)));
@@ -78,9 +88,9 @@ pub(crate) async fn run(
         handled(timeline, rx, &regret_id, "order.placed", &["InventoryFunction", "LoyaltyFunction"]).await;
     let (stock, points) = (probe.stock("TEE").await?, probe.loyalty_points("cust-grace").await?);
     timeline.say(format!("    TEE stock (available, reserved) {stock:?}, cust-grace points {points}"));
-    let cancel = probe.post(&format!("/orders/{regret_id}/cancel"), "demo-cancel", &json!({})).await?;
+    let cancel = probe.post(&grace, &format!("/orders/{regret_id}/cancel"), "demo-cancel", &json!({})).await?;
     timeline.say(format!("POST /orders/{regret_id}/cancel -> {}, refund {}", status(&cancel), cancel.body["refund"]));
-    let twice = probe.post(&format!("/orders/{regret_id}/cancel"), "demo-cancel-again", &json!({})).await?;
+    let twice = probe.post(&grace, &format!("/orders/{regret_id}/cancel"), "demo-cancel-again", &json!({})).await?;
     timeline.say(format!(
         "POST /orders/{regret_id}/cancel (again, new key) -> {}, same refund: {}",
         status(&twice),
@@ -107,8 +117,9 @@ pub(crate) async fn run(
         crate::probe::number(&refund, "amount")
     ));
 
-    println!("\n10. Event sourcing you can see: the first order's history, and the order as it was");
-    let history = probe.get(&format!("/orders/{delivered_id}/events")).await?;
+    println!("\n11. Event sourcing you can see: the first order's history, and the order as it was");
+    let ada = customer("cust-ada");
+    let history = probe.get(&ada, &format!("/orders/{delivered_id}/events")).await?;
     let events = history.body["events"].as_array().cloned().unwrap_or_default();
     for event in &events {
         timeline.say(format!(
@@ -121,8 +132,8 @@ pub(crate) async fn run(
     }
     // Just after the capture: placed, not yet shipped.
     let captured_at = events.iter().find(|e| e["version"] == 2).and_then(|e| e["at"].as_str()).unwrap_or_default();
-    let as_of = probe.get(&format!("/orders/{delivered_id}?asOf={captured_at}")).await?;
-    let now = probe.get(&format!("/orders/{delivered_id}")).await?;
+    let as_of = probe.get(&ada, &format!("/orders/{delivered_id}?asOf={captured_at}")).await?;
+    let now = probe.get(&ada, &format!("/orders/{delivered_id}")).await?;
     timeline.say(format!(
         "GET /orders/{delivered_id}?asOf={captured_at} -> {} (version {}); now -> {} (version {})",
         as_of.body["status"].as_str().unwrap_or("?"),
@@ -131,9 +142,9 @@ pub(crate) async fn run(
         now.body["version"]
     ));
 
-    println!("\n11. CQRS: cust-ada's orders from the read model (projected from the orders table's stream)");
+    println!("\n12. CQRS: cust-ada's orders from the read model (projected from the orders table's stream)");
     let list = eventually(WAIT, || async {
-        let list = probe.get("/customers/cust-ada/orders?limit=10").await.ok()?;
+        let list = probe.get(&ada, "/customers/cust-ada/orders?limit=10").await.ok()?;
         let orders = list.body["orders"].as_array()?;
         orders.iter().any(|o| o["orderId"] == delivered_id && o["status"] == "DELIVERED").then_some(list)
     })
@@ -150,11 +161,11 @@ pub(crate) async fn run(
         ));
     }
 
-    println!("\n12. Out of order: the same events, newest first, to loyalty and to the projector");
+    println!("\n13. Out of order: the same events, newest first, to loyalty and to the projector");
     reversed_to_loyalty(system, probe, timeline, &placed_seen, &cancelled_seen).await?;
     reversed_to_the_projector(system, probe, timeline, &regret_id).await?;
 
-    println!("\n13. Rebuild the read model from the event store into a fresh table and compare");
+    println!("\n14. Rebuild the read model from the event store into a fresh table and compare");
     let env = Env(system.stack.function("OrderProjectorFunction").environment.clone());
     let fresh = format!("{}-rebuilt", probe.output("OrderViewsTableName"));
     let report = order_views::rebuild::run(&env, &system.aws, &fresh).await.map_err(|e| e.to_string())?;

@@ -1,7 +1,13 @@
 //! `shop-local demo` runs a scripted scenario and stops; `shop-local dev` leaves the system
-//! running for curl until Ctrl-C. `--cargo-lambda` runs the functions under `cargo lambda watch`.
+//! running for curl until Ctrl-C, and prints access tokens to call it with (and how to mint
+//! more). `--cargo-lambda` runs the functions under `cargo lambda watch`.
 
+use local::oidc::TokenRequest;
+use local::probe::STAFF_MEMBER;
 use local::system::{LocalSystem, Mode, Options};
+
+/// How long the tokens `make dev` prints stay valid: a working day.
+const DEV_TOKEN_SECONDS: u64 = 12 * 3600;
 
 fn usage() -> ! {
     eprintln!("usage: shop-local (demo | dev [--outputs FILE] [--port PORT]) [--cargo-lambda [--invoke-port PORT]]");
@@ -39,18 +45,46 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             let env_file = std::path::Path::new(&path).with_file_name("functions.env");
             let env = local::system::lambda_env(&system.stack, &system.emulator.endpoint);
             std::fs::write(&env_file, env.iter().map(|(k, v)| format!("{k}={v}\n")).collect::<String>())?;
-            eprintln!("\nThe shop runs locally. API: {}  emulator: {}", system.api_url, system.emulator.endpoint);
-            eprintln!("Stack outputs written to {path}, the functions' environment to {}. Try:\n", env_file.display());
+            let issuer = system.tokens.issuer().to_owned();
+            let scope = system.staff_scope().to_owned();
+            let dev_token = |subject: &str, scope: Option<&str>| {
+                let request = TokenRequest {
+                    subject: subject.into(),
+                    scope: scope.map(Into::into),
+                    expires_in: Some(DEV_TOKEN_SECONDS),
+                };
+                system.tokens.mint(&request).map(|m| m.access_token)
+            };
+            let (customer, staff) = (dev_token("cust-ada", None)?, dev_token(STAFF_MEMBER, Some(&scope))?);
             eprintln!(
-                "  curl -si {}/orders -H 'content-type: application/json' -H \"idempotency-key: $(uuidgen || date +%s%N)\" \\\n    -d '{{\"customerId\":\"cust-ada\",\"items\":[{{\"sku\":\"MUG\",\"quantity\":1}}],\"paymentToken\":\"tok_visa\",\"currency\":\"EUR\"}}'\n",
-                system.api_url
+                "\nThe shop runs locally. API: {}  emulator: {}  token issuer: {issuer}",
+                system.api_url, system.emulator.endpoint
+            );
+            eprintln!("Stack outputs written to {path}, the functions' environment to {}.", env_file.display());
+            eprintln!(
+                "\nEvery route but recommendations needs an access token (API Gateway's JWT authorizer). Two, valid {} hours:\n\n  \
+                 export TOKEN='{customer}'   # cust-ada, a customer\n\n  \
+                 export STAFF_TOKEN='{staff}'   # {STAFF_MEMBER}, scope {scope}: the staff routes\n",
+                DEV_TOKEN_SECONDS / 3600
+            );
+            eprintln!(
+                "More from the issuer (sub: any customer ID; scope and expires_in, up to 86400 s, optional):\n  \
+                 curl -s -X POST {issuer}/token -d sub=cust-grace\n  \
+                 curl -s -X POST {issuer}/token -d sub=staff-kim -d scope={scope} -d expires_in=600\n"
+            );
+            eprintln!(
+                "Try (the order is the token's customer's):\n  \
+                 curl -si {api}/orders -H \"authorization: Bearer $TOKEN\" -H 'content-type: application/json' -H \"idempotency-key: $(uuidgen || date +%s%N)\" \\\n    \
+                 -d '{{\"items\":[{{\"sku\":\"MUG\",\"quantity\":1}}],\"paymentToken\":\"tok_visa\",\"currency\":\"EUR\"}}'\n",
+                api = system.api_url
             );
             eprintln!(
                 "  then, with the orderId it answers ($ID):\n  \
-                 curl -si {api}/orders/$ID/events      # the audit trail\n  \
-                 curl -si -X POST {api}/orders/$ID/shipments -H 'content-type: application/json' -H 'idempotency-key: ship-1' -d '{{\"carrier\":\"UPS\",\"trackingId\":\"1Z1\"}}'   # staff: ship it\n  \
-                 curl -si -X POST {api}/orders/$ID/cancel -H 'content-type: application/json' -H 'idempotency-key: cancel-1' -d '{{}}'   # or, before it ships, cancel it\n  \
-                 curl -si {api}/customers/cust-ada/orders   # the read model\n",
+                 curl -si {api}/orders/$ID/events -H \"authorization: Bearer $TOKEN\"   # the audit trail\n  \
+                 curl -si {api}/orders/$ID/events   # without a token: 401 from API Gateway, no function runs\n  \
+                 curl -si -X POST {api}/orders/$ID/shipments -H \"authorization: Bearer $STAFF_TOKEN\" -H 'content-type: application/json' -H 'idempotency-key: ship-1' -d '{{\"carrier\":\"UPS\",\"trackingId\":\"1Z1\"}}'   # staff: ship it\n  \
+                 curl -si -X POST {api}/orders/$ID/cancel -H \"authorization: Bearer $TOKEN\" -H 'content-type: application/json' -H 'idempotency-key: cancel-1' -d '{{}}'   # or, before it ships, cancel it\n  \
+                 curl -si {api}/customers/cust-ada/orders -H \"authorization: Bearer $TOKEN\"   # the read model: your own orders only\n",
                 api = system.api_url
             );
             eprintln!("Ctrl-C stops everything.");

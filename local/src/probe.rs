@@ -1,10 +1,31 @@
-//! Reading the running system: HTTP calls to the local API, and state read back from the
+//! Reading the running system: HTTP calls to the local API, each as a customer or a staff
+//! member signed in with the local issuer (or as nobody), and state read back from the
 //! emulator with the AWS SDK. Used by the demo to report and by the end-to-end test to assert.
 
+use crate::oidc::Tokens;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_sqs::types::QueueAttributeName;
 use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+/// The staff member the demo and the tests act as on the staff routes.
+pub const STAFF_MEMBER: &str = "staff-sam";
+
+/// Whom a request is sent as: the bearer of a customer's access token (its subject is the
+/// customer ID), of a staff member's (with the stack's staff scope), or of none.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum As {
+    Customer(String),
+    Staff,
+    Nobody,
+}
+
+/// As the customer `id`.
+pub fn customer(id: &str) -> As {
+    As::Customer(id.to_owned())
+}
 
 pub struct Probe {
     pub api_url: String,
@@ -14,6 +35,10 @@ pub struct Probe {
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub sqs: aws_sdk_sqs::Client,
     pub eventbridge: aws_sdk_eventbridge::Client,
+    pub tokens: Tokens,
+    pub staff_scope: String,
+    /// One token per caller, minted on first use (signing costs tens of ms in a debug build).
+    minted: Mutex<HashMap<As, String>>,
 }
 
 /// An HTTP answer and how long it took.
@@ -43,53 +68,76 @@ impl Probe {
             dynamodb: aws_sdk_dynamodb::Client::new(&system.aws),
             sqs: aws_sdk_sqs::Client::new(&system.aws),
             eventbridge: aws_sdk_eventbridge::Client::new(&system.aws),
+            tokens: system.tokens.clone(),
+            staff_scope: system.staff_scope().to_owned(),
+            minted: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The access token `who` sends (`None` for nobody).
+    pub fn token(&self, who: &As) -> Result<Option<String>, ProbeError> {
+        let (subject, scope) = match who {
+            As::Nobody => return Ok(None),
+            As::Customer(id) => (id.as_str(), None),
+            As::Staff => (STAFF_MEMBER, Some(self.staff_scope.as_str())),
+        };
+        let mut minted = self.minted.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(token) = minted.get(who) {
+            return Ok(Some(token.clone()));
+        }
+        let token = self.tokens.access_token(subject, scope)?;
+        minted.insert(who.clone(), token.clone());
+        Ok(Some(token))
+    }
+
+    /// Every token sent so far (for checking that none reached a log).
+    pub fn tokens_sent(&self) -> Vec<String> {
+        self.minted.lock().unwrap_or_else(|p| p.into_inner()).values().cloned().collect()
+    }
+
+    fn signed(&self, request: reqwest::RequestBuilder, who: &As) -> Result<reqwest::RequestBuilder, ProbeError> {
+        Ok(match self.token(who)? {
+            Some(token) => request.bearer_auth(token),
+            None => request,
+        })
     }
 
     pub fn output(&self, key: &str) -> &str {
         self.outputs.get(key).map(String::as_str).unwrap_or_default()
     }
 
+    /// `POST /orders` as `customer` (signed in: the order is theirs), paying with `payment_token`.
     pub async fn place_order(
         &self,
         key: &str,
         customer: &str,
         items: &[(&str, u32)],
-        token: &str,
+        payment_token: &str,
     ) -> Result<Answer, ProbeError> {
         let items: Vec<Value> = items.iter().map(|(sku, q)| json!({"sku": sku, "quantity": q})).collect();
-        let body = json!({"customerId": customer, "items": items, "paymentToken": token, "currency": "EUR"});
-        let started = Instant::now();
-        let response = self
-            .http
-            .post(format!("{}/orders", self.api_url))
-            .header("content-type", "application/json")
-            .header("idempotency-key", key)
-            .header("x-correlation-id", format!("demo-{key}"))
-            .body(body.to_string())
-            .send()
-            .await?;
-        answer(response, started).await
+        let body = json!({"items": items, "paymentToken": payment_token, "currency": "EUR"});
+        self.post(&As::Customer(customer.to_owned()), "/orders", key, &body).await
     }
 
-    /// A command: `POST path` with a JSON body and an Idempotency-Key.
-    pub async fn post(&self, path: &str, key: &str, body: &Value) -> Result<Answer, ProbeError> {
-        let started = Instant::now();
-        let response = self
+    /// A command as `who`: `POST path` with a JSON body and an Idempotency-Key.
+    pub async fn post(&self, who: &As, path: &str, key: &str, body: &Value) -> Result<Answer, ProbeError> {
+        let request = self
             .http
             .post(format!("{}{path}", self.api_url))
             .header("content-type", "application/json")
             .header("idempotency-key", key)
             .header("x-correlation-id", format!("demo-{key}"))
-            .body(body.to_string())
-            .send()
-            .await?;
-        answer(response, started).await
+            .body(body.to_string());
+        let request = self.signed(request, who)?;
+        let started = Instant::now();
+        answer(request.send().await?, started).await
     }
 
-    pub async fn get(&self, path: &str) -> Result<Answer, ProbeError> {
+    /// `GET path` as `who`.
+    pub async fn get(&self, who: &As, path: &str) -> Result<Answer, ProbeError> {
+        let request = self.signed(self.http.get(format!("{}{path}", self.api_url)), who)?;
         let started = Instant::now();
-        answer(self.http.get(format!("{}{path}", self.api_url)).send().await?, started).await
+        answer(request.send().await?, started).await
     }
 
     /// (available, reserved) of a SKU.

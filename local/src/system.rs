@@ -2,9 +2,11 @@
 //! HTTP API, event sources (SQS queues, DynamoDB streams) and schedules; and a clean stop of
 //! everything it started.
 
-use crate::api::{self, Api, Route, TokenBucket};
+use crate::api::{self, Api, Authorization, Route, TokenBucket};
+use crate::authorizer::{JwtAuthorizer, JwtConfig};
 use crate::functions;
 use crate::invoke::Invoker;
+use crate::oidc::{self, BoundIssuer, Issuer, Tokens};
 use crate::poller::{EventSource, Observation, Poller};
 use crate::schedule;
 use crate::stream::{StreamPoller, StreamSource};
@@ -41,12 +43,17 @@ pub enum StartError {
     Io(#[from] std::io::Error),
     #[error("cargo lambda watch did not come up: {0}")]
     CargoLambda(String),
+    #[error("the local API cannot apply the template's authorization: {0}")]
+    Authorization(String),
 }
 
 pub struct LocalSystem {
     pub emulator: Emulator,
     pub stack: Stack,
     pub api_url: String,
+    /// Mints access tokens of the local issuer (the stack's `JwtIssuer`), as its `POST /token` does.
+    pub tokens: Tokens,
+    issuer: Option<Issuer>,
     pub aws: aws_config::SdkConfig,
     pub invoker: Arc<Invoker>,
     pub observations: broadcast::Sender<Observation>,
@@ -59,14 +66,64 @@ fn function_env(stack: &Stack, logical: &str) -> Env {
     Env(stack.function(logical).environment.clone())
 }
 
+/// The stack as the local twin provisions it: trusting the local issuer (`JwtIssuer`, and
+/// `JwtAudience` = the audience it mints), unless the caller names an issuer itself.
+fn with_local_issuer(parameters: &[(String, String)], issuer: &str) -> Vec<(String, String)> {
+    let mut parameters = parameters.to_vec();
+    if !parameters.iter().any(|(name, _)| name == "JwtIssuer") {
+        parameters.push(("JwtIssuer".into(), issuer.into()));
+        parameters.push(("JwtAudience".into(), oidc::AUDIENCE.into()));
+    }
+    parameters
+}
+
+/// Each route's authorization, from the stack's description of the API: its JWT authorizer
+/// (one per template authorizer, shared by the routes) and scopes, or none.
+fn authorizations(stack: &Stack) -> Result<HashMap<String, Authorization>, StartError> {
+    let mut authorizers: HashMap<&str, Result<Arc<JwtAuthorizer>, String>> = HashMap::new();
+    for (name, def) in &stack.api.authorizers {
+        let authorizer = match (def.kind.as_str(), &def.issuer) {
+            ("jwt", Some(issuer)) => {
+                let config = JwtConfig { issuer: issuer.clone(), audience: def.audience.clone() };
+                JwtAuthorizer::new(name, config, &def.identity_source).map(Arc::new)
+            }
+            ("jwt", None) => Err(format!(
+                "authorizer {name} trusts the stack's Cognito user pool, which is not part of the local twin: \
+                 provision with JwtIssuer and JwtAudience"
+            )),
+            (other, _) => Err(format!("authorizer {name} is of type {other}; the local API applies JWT authorizers")),
+        };
+        authorizers.insert(name, authorizer);
+    }
+    let mut routes = HashMap::new();
+    for (key, route) in &stack.api.routes {
+        let authorization = match &route.authorizer {
+            None => Authorization::None,
+            Some(name) => {
+                let authorizer = authorizers
+                    .get(name.as_str())
+                    .ok_or_else(|| format!("route {key} names authorizer {name}, which the API does not have"))
+                    .and_then(|a| a.clone())
+                    .map_err(StartError::Authorization)?;
+                Authorization::Jwt { authorizer, scopes: route.authorization_scopes.clone() }
+            }
+        };
+        routes.insert(key.clone(), authorization);
+    }
+    Ok(routes)
+}
+
 impl LocalSystem {
     pub async fn start(options: Options) -> Result<LocalSystem, StartError> {
-        let emulator = tokio::task::spawn_blocking(Emulator::start).await.expect("emulator start");
+        let (emulator, bound) = tokio::join!(tokio::task::spawn_blocking(Emulator::start), BoundIssuer::bind());
+        let (emulator, bound) = (emulator.expect("emulator start"), bound?);
+        // The issuer's key is made (seconds, in a debug build) while the stack is provisioned.
+        let key = tokio::spawn(oidc::generate_key());
         let api_port = options.api_port.unwrap_or_else(testkit::free_port);
         let api_url = format!("http://127.0.0.1:{api_port}");
         let stack = {
             let (endpoint, url) = (emulator.endpoint.clone(), api_url.clone());
-            let params = options.parameters.clone();
+            let params = with_local_issuer(&options.parameters, bound.url());
             // Provisioning runs the Python tool; keep the runtime free meanwhile.
             tokio::task::spawn_blocking(move || {
                 let params: Vec<(&str, &str)> = params.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
@@ -75,6 +132,27 @@ impl LocalSystem {
             .await
             .expect("provision")
         };
+        let issuer = bound.serve(key.await.map_err(std::io::Error::other)??);
+        let tokens = issuer.tokens();
+        let authorizations = authorizations(&stack)?;
+        let mut routes: Vec<Route> = Vec::new();
+        for def in stack.functions.values() {
+            for r in &def.http {
+                let key = format!("{} {}", r.method, r.path);
+                // A route the description of the API does not know is refused, not left open.
+                let authorization = authorizations.get(&key).cloned().ok_or_else(|| {
+                    StartError::Authorization(format!("the API describes no authorization for {key}"))
+                })?;
+                let timeout = Duration::from_secs(def.timeout);
+                routes.push(Route {
+                    method: r.method.clone(),
+                    path: r.path.clone(),
+                    binary: def.binary.clone(),
+                    timeout,
+                    authorization,
+                });
+            }
+        }
         let aws = emulator.sdk_config().await;
         // The functions' clients get the same timeouts as in Lambda (`shared::config::aws`); the
         // runner's own (the event source's 20 s long polls) keep the SDK's defaults.
@@ -103,18 +181,6 @@ impl LocalSystem {
         let (observations, _) = broadcast::channel(1024);
         let mut tasks = Vec::new();
 
-        let routes: Vec<Route> = stack
-            .functions
-            .values()
-            .flat_map(|def| {
-                def.http.iter().map(|r| Route {
-                    method: r.method.clone(),
-                    path: r.path.clone(),
-                    binary: def.binary.clone(),
-                    timeout: Duration::from_secs(def.timeout),
-                })
-            })
-            .collect();
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", api_port)).await?;
         let throttle = match (stack.api.throttling_rate_limit, stack.api.throttling_burst_limit) {
             (Some(rate), Some(burst)) => Some(TokenBucket::new(rate, burst, std::time::Instant::now())),
@@ -182,22 +248,45 @@ impl LocalSystem {
                 }
             }
         }
-        Ok(LocalSystem { emulator, stack, api_url, aws, invoker, observations, stop, tasks, cargo_lambda })
+        Ok(LocalSystem {
+            emulator,
+            stack,
+            api_url,
+            tokens,
+            issuer: Some(issuer),
+            aws,
+            invoker,
+            observations,
+            stop,
+            tasks,
+            cargo_lambda,
+        })
     }
 
-    /// The stack's outputs as `sam list stack-outputs` gives them, plus the local endpoints.
+    /// The stack's outputs as `sam list stack-outputs` gives them (`JwtIssuerUrl` among them:
+    /// the local issuer), plus the local endpoints.
     pub fn outputs(&self) -> BTreeMap<String, String> {
         let mut outputs = self.stack.outputs.clone();
         outputs.insert("ApiUrl".into(), self.api_url.clone());
         outputs.insert("EmulatorEndpoint".into(), self.emulator.endpoint.clone());
+        outputs.entry("JwtIssuerUrl".into()).or_insert_with(|| self.tokens.issuer().to_owned());
         outputs
     }
 
-    /// Stops the API, the pollers, the schedules and cargo lambda; the emulator stops on drop.
+    /// The scope the staff routes require (the stack's `StaffScope`).
+    pub fn staff_scope(&self) -> &str {
+        self.stack.outputs.get("StaffScope").map_or(shared::auth::DEFAULT_STAFF_SCOPE, String::as_str)
+    }
+
+    /// Stops the API, the pollers, the schedules, the issuer and cargo lambda; the emulator
+    /// stops on drop.
     pub async fn stop(mut self) {
         let _ = self.stop.send(true);
         for task in self.tasks.drain(..) {
             let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
+        }
+        if let Some(issuer) = self.issuer.take() {
+            issuer.stop().await;
         }
         if let Some(child) = self.cargo_lambda.take() {
             stop_process_group(child).await;

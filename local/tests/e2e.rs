@@ -1,9 +1,10 @@
-//! End to end, on the local twin of the stack: HTTP in through the emulated API Gateway,
-//! events through the emulator's bus, rules and queues to every consumer, and the resulting
-//! state read back from the emulator. Deadlines with polling, never fixed sleeps.
+//! End to end, on the local twin of the stack: HTTP in through the emulated API Gateway (its
+//! JWT authorizer, with tokens of the local issuer), events through the emulator's bus, rules
+//! and queues to every consumer, and the resulting state read back from the emulator.
+//! Deadlines with polling, never fixed sleeps.
 
 use local::demo::{options, CONSUMERS};
-use local::probe::{eventually, Probe};
+use local::probe::{customer, eventually, As, Probe};
 use local::system::{LocalSystem, Mode};
 use serde_json::Value;
 use std::time::Duration;
@@ -49,10 +50,11 @@ async fn the_shop_works_end_to_end_on_the_local_stack() {
     assert_eq!(probe.loyalty_points("cust-ada").await.unwrap(), 45);
     assert_eq!(probe.stock("MUG").await.unwrap(), (98, 0), "the reservation became a committed decrement");
     assert_eq!(probe.emails_sent().await.unwrap(), 1);
-    let recommendations = probe.get("/products/MUG/recommendations").await.unwrap();
+    // The one public route needs no token.
+    let recommendations = probe.get(&As::Nobody, "/products/MUG/recommendations").await.unwrap();
     assert_eq!(recommendations.status, 200);
     assert_eq!(recommendations.body["recommendations"][0]["sku"], "TEE");
-    let order = probe.get(&format!("/orders/{order_id}")).await.unwrap();
+    let order = probe.get(&customer("cust-ada"), &format!("/orders/{order_id}")).await.unwrap();
     assert_eq!((order.status, order.body["status"].as_str()), (200, Some("PLACED")));
 
     // The same request again: the first answer, replayed; nothing charged or reserved twice.
@@ -124,8 +126,54 @@ async fn the_shop_works_end_to_end_on_the_local_stack() {
     assert_eq!(probe.stock("STICKER").await.unwrap(), (497, 0));
 
     // What API Gateway itself answers: an unknown route.
-    let unknown = probe.get("/nowhere").await.unwrap();
+    let unknown = probe.get(&As::Nobody, "/nowhere").await.unwrap();
     assert_eq!((unknown.status, unknown.body["message"].as_str()), (404, Some("Not Found")));
+
+    system.stop().await;
+}
+
+/// The stack's identity end to end: API Gateway's authorizer in front (no token: 401, no
+/// function runs; a customer on a staff route: 403), the functions behind it acting on the
+/// token's subject (another customer's order does not exist for them).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn given_the_local_issuer_then_only_its_tokens_open_the_api_and_each_customer_sees_their_own() {
+    let system = LocalSystem::start(options(Mode::InProcess)).await.expect("the local system starts");
+    let probe = Probe::new(&system);
+    assert_eq!(system.outputs()["JwtIssuerUrl"], system.tokens.issuer(), "the stack trusts the local issuer");
+
+    // Without a token: API Gateway's own answer, not a function's (theirs is problem+json),
+    // and nothing happened: no order, no idempotency record.
+    let body =
+        serde_json::json!({"items": [{"sku": "MUG", "quantity": 1}], "paymentToken": "tok_visa", "currency": "EUR"});
+    let refused = probe.post(&As::Nobody, "/orders", "auth-nobody", &body).await.unwrap();
+    assert_eq!((refused.status, &refused.body), (401, &serde_json::json!({"message": "Unauthorized"})));
+    assert_eq!(refused.header("content-type"), Some("application/json"));
+    assert!(probe.scan("OrdersTableName").await.unwrap().is_empty(), "no order was opened");
+    assert!(probe.scan("IdempotencyTableName").await.unwrap().is_empty(), "the checkout never ran");
+
+    // With cust-ada's token the order is hers; cust-grace cannot see it, staff can.
+    let placed = probe.place_order("auth-ada", "cust-ada", &[("MUG", 1)], "tok_visa").await.unwrap();
+    assert_eq!(placed.status, 201, "{}", placed.body);
+    let path = format!("/orders/{}", placed.body["orderId"].as_str().unwrap());
+    assert_eq!(probe.get(&customer("cust-ada"), &path).await.unwrap().status, 200);
+    let hidden = probe.get(&customer("cust-grace"), &path).await.unwrap();
+    assert_eq!(hidden.status, 404, "{}", hidden.body);
+    assert_eq!(probe.get(&customer("cust-grace"), &format!("{path}/events")).await.unwrap().status, 404);
+    assert_eq!(probe.get(&As::Staff, &path).await.unwrap().status, 200, "staff may read any order");
+    let listed = probe.get(&customer("cust-grace"), "/customers/cust-ada/orders").await.unwrap();
+    assert_eq!(listed.status, 404, "{}", listed.body);
+
+    // A customer on a staff route: refused by the authorizer's scope check.
+    let shipment = serde_json::json!({"carrier": "UPS", "trackingId": "1Z1"});
+    let forbidden =
+        probe.post(&customer("cust-ada"), &format!("{path}/shipments"), "auth-ship", &shipment).await.unwrap();
+    assert_eq!((forbidden.status, &forbidden.body), (403, &serde_json::json!({"message": "Forbidden"})));
+
+    // A token from another issuer (the same claims, signed by a key the stack does not trust).
+    let stranger = local::oidc::Tokens::new(system.tokens.issuer(), local::oidc::generate_key().await.unwrap());
+    let forged = stranger.access_token("cust-ada", None).unwrap();
+    let answer = probe.http.get(format!("{}{path}", probe.api_url)).bearer_auth(&forged).send().await.unwrap();
+    assert_eq!(answer.status(), 401);
 
     system.stop().await;
 }

@@ -4,7 +4,7 @@
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use local::demo::options;
-use local::probe::{eventually, Probe};
+use local::probe::{customer, eventually, As, Probe};
 use local::system::{LocalSystem, Mode};
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -14,7 +14,8 @@ const PATIENCE: Duration = Duration::from_secs(40);
 /// The customer's listed view of `order_id` once it reached `version`.
 async fn listed(probe: &Probe, customer: &str, order_id: &str, version: u64) -> Option<Value> {
     eventually(PATIENCE, || async {
-        let list = probe.get(&format!("/customers/{customer}/orders")).await.ok()?;
+        let list =
+            probe.get(&As::Customer(customer.to_owned()), &format!("/customers/{customer}/orders")).await.ok()?;
         let orders = list.body["orders"].as_array()?.clone();
         orders.into_iter().find(|o| o["orderId"] == order_id && o["version"].as_u64() >= Some(version))
     })
@@ -30,19 +31,21 @@ async fn given_a_placed_order_when_shipped_delivered_or_cancelled_then_every_sid
     let placed = probe.place_order("life-1", "cust-ada", &[("MUG", 1)], "tok_visa").await.unwrap();
     let id = placed.body["orderId"].as_str().unwrap().to_owned();
     let shipment = json!({"carrier": "DHL", "trackingId": "JD0146000000001"});
-    let shipped = probe.post(&format!("/orders/{id}/shipments"), "life-ship", &shipment).await.unwrap();
+    let shipped = probe.post(&As::Staff, &format!("/orders/{id}/shipments"), "life-ship", &shipment).await.unwrap();
     assert_eq!((shipped.status, shipped.body["status"].as_str()), (200, Some("SHIPPED")), "{}", shipped.body);
-    let delivered = probe.post(&format!("/orders/{id}/delivery"), "life-deliver", &json!({})).await.unwrap();
+    let delivered =
+        probe.post(&As::Staff, &format!("/orders/{id}/delivery"), "life-deliver", &json!({})).await.unwrap();
     assert_eq!(delivered.body["status"], "DELIVERED", "{}", delivered.body);
     let other = json!({"carrier": "DHL", "trackingId": "JD0146000000002"});
-    let late = probe.post(&format!("/orders/{id}/shipments"), "life-ship-late", &other).await.unwrap();
+    let late = probe.post(&As::Staff, &format!("/orders/{id}/shipments"), "life-ship-late", &other).await.unwrap();
     assert_eq!((late.status, late.body["orderStatus"].as_str()), (409, Some("DELIVERED")), "{}", late.body);
-    let history = probe.get(&format!("/orders/{id}/events")).await.unwrap();
+    let ada = customer("cust-ada");
+    let history = probe.get(&ada, &format!("/orders/{id}/events")).await.unwrap();
     let types: Vec<&str> =
         history.body["events"].as_array().unwrap().iter().filter_map(|e| e["type"].as_str()).collect();
     assert_eq!(types, ["Opened", "PaymentCaptured", "Shipped", "Delivered"]);
     let captured_at = history.body["events"][1]["at"].as_str().unwrap().to_owned();
-    let then = probe.get(&format!("/orders/{id}?asOf={captured_at}")).await.unwrap();
+    let then = probe.get(&ada, &format!("/orders/{id}?asOf={captured_at}")).await.unwrap();
     assert_eq!((then.body["status"].as_str(), then.body["version"].as_u64()), (Some("PLACED"), Some(2)));
     let view = listed(&probe, "cust-ada", &id, 4).await.expect("the projection reaches version 4");
     assert_eq!(view["status"], "DELIVERED");
@@ -54,9 +57,11 @@ async fn given_a_placed_order_when_shipped_delivered_or_cancelled_then_every_sid
     let credited =
         eventually(PATIENCE, || async { probe.loyalty_points("cust-linus").await.ok().filter(|p| *p > points) }).await;
     assert_eq!(credited, Some(points + 40));
-    let cancelled = probe.post(&format!("/orders/{regret_id}/cancel"), "life-cancel", &json!({})).await.unwrap();
+    let linus = customer("cust-linus");
+    let cancelled =
+        probe.post(&linus, &format!("/orders/{regret_id}/cancel"), "life-cancel", &json!({})).await.unwrap();
     assert_eq!((cancelled.status, cancelled.body["status"].as_str()), (200, Some("CANCELLED")), "{}", cancelled.body);
-    let again = probe.post(&format!("/orders/{regret_id}/cancel"), "life-cancel-2", &json!({})).await.unwrap();
+    let again = probe.post(&linus, &format!("/orders/{regret_id}/cancel"), "life-cancel-2", &json!({})).await.unwrap();
     assert_eq!(again.body["refund"], cancelled.body["refund"], "the same answer, one refund");
     let reversed =
         eventually(PATIENCE, || async { probe.loyalty_points("cust-linus").await.ok().filter(|p| *p == points) }).await;
@@ -117,7 +122,7 @@ async fn given_the_stages_throttling_when_a_burst_exceeds_it_then_api_gateway_an
     let probe = Probe::new(&system);
     let mut statuses = Vec::new();
     for _ in 0..4 {
-        statuses.push(probe.get("/orders/01HZX3G7Q2V1N8K4T6R9M5B0CD").await.unwrap());
+        statuses.push(probe.get(&customer("cust-ada"), "/orders/01HZX3G7Q2V1N8K4T6R9M5B0CD").await.unwrap());
     }
     let codes: Vec<u16> = statuses.iter().map(|a| a.status).collect();
     assert_eq!(&codes[..2], [404, 404], "the burst passes (an unknown order)");

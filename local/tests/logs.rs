@@ -1,9 +1,10 @@
-//! What the logs never hold: a payment token, a customer's e-mail address. Every function runs
-//! in this process under the same JSON subscriber Lambda's would use (with spans, at debug
-//! level so that nothing hides below the default), through an order's whole life.
+//! What the logs never hold: a payment token, a customer's e-mail address, an access token.
+//! Every function runs in this process under the same JSON subscriber Lambda's would use (with
+//! spans, at debug level so that nothing hides below the default), through an order's whole
+//! life, and so do the local API Gateway, its authorizer and the issuer.
 
 use local::demo::options;
-use local::probe::{eventually, Probe};
+use local::probe::{customer, eventually, As, Probe};
 use local::system::{LocalSystem, Mode};
 use serde_json::json;
 use std::io::Write;
@@ -26,7 +27,7 @@ impl Write for Captured {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn given_an_order_placed_mailed_shipped_and_cancelled_then_no_log_line_holds_a_token_or_an_address() {
+async fn given_an_order_placed_mailed_shipped_and_cancelled_then_no_log_line_holds_a_token_an_address_or_a_jwt() {
     let captured = Captured::default();
     let writer = captured.clone();
     tracing_subscriber::fmt()
@@ -45,8 +46,21 @@ async fn given_an_order_placed_mailed_shipped_and_cancelled_then_no_log_line_hol
     assert_eq!((shipped.status, cancelled.status, declined.status), (201, 201, 402));
     let (a, b) = (shipped.body["orderId"].as_str().unwrap(), cancelled.body["orderId"].as_str().unwrap());
     let shipment = json!({"carrier": "UPS", "trackingId": "1Z999"});
-    assert_eq!(probe.post(&format!("/orders/{a}/shipments"), "logs-ship", &shipment).await.unwrap().status, 200);
-    assert_eq!(probe.post(&format!("/orders/{b}/cancel"), "logs-cancel", &json!({})).await.unwrap().status, 200);
+    assert_eq!(
+        probe.post(&As::Staff, &format!("/orders/{a}/shipments"), "logs-ship", &shipment).await.unwrap().status,
+        200
+    );
+    let grace = customer("cust-grace");
+    assert_eq!(
+        probe.post(&grace, &format!("/orders/{b}/cancel"), "logs-cancel", &json!({})).await.unwrap().status,
+        200
+    );
+    // Refused ones too: another customer's order, a customer on a staff route, a broken token.
+    assert_eq!(probe.get(&grace, &format!("/orders/{a}")).await.unwrap().status, 404);
+    assert_eq!(probe.post(&grace, &format!("/orders/{b}/shipments"), "logs-403", &shipment).await.unwrap().status, 403);
+    let broken = format!("{}x", probe.token(&grace).unwrap().unwrap());
+    let refused = probe.http.get(format!("{}/orders/{a}", probe.api_url)).bearer_auth(&broken).send().await.unwrap();
+    assert_eq!(refused.status(), 401);
     // Receipts, a shipping notice and a cancellation notice: SES counts them.
     let mailed = eventually(Duration::from_secs(40), || async { probe.emails_sent().await.ok().filter(|n| *n >= 4) });
     assert_eq!(mailed.await, Some(4));
@@ -59,5 +73,17 @@ async fn given_an_order_placed_mailed_shipped_and_cancelled_then_no_log_line_hol
     {
         let line = logs.lines().find(|l| l.contains(secret));
         assert!(line.is_none(), "a log line holds {secret}: {}", line.unwrap_or_default());
+    }
+    // The access tokens sent, whole or any of their parts (a signature alone is a credential's
+    // proof; the header and claims together identify it).
+    let mut jwts = probe.tokens_sent();
+    assert!(jwts.len() >= 4, "tokens of cust-ada, cust-grace, cust-linus and staff were sent");
+    jwts.push(broken);
+    for jwt in &jwts {
+        let (header_and_claims, signature) = jwt.rsplit_once('.').unwrap();
+        for secret in [jwt.as_str(), header_and_claims, signature] {
+            let line = logs.lines().find(|l| l.contains(secret));
+            assert!(line.is_none(), "a log line holds an access token: {}", line.unwrap_or_default());
+        }
     }
 }

@@ -180,13 +180,49 @@ pub struct HttpRoute {
     pub path: String,
 }
 
-/// What the HTTP API's stage enforces before invoking anything (API Gateway throttling: a
-/// token bucket refilled at `throttling_rate_limit` per second, holding `throttling_burst_limit`).
+/// What the HTTP API enforces before invoking anything: the stage's throttling (a token bucket
+/// refilled at `throttling_rate_limit` per second, holding `throttling_burst_limit`), its
+/// authorizers, and which authorizer (and scopes) each route requires.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ApiSettings {
     pub throttling_rate_limit: Option<f64>,
     pub throttling_burst_limit: Option<f64>,
+    /// By name, as the template names them (e.g. `ShopJwt`).
+    #[serde(default)]
+    pub authorizers: BTreeMap<String, AuthorizerDef>,
+    /// By route key, e.g. `POST /orders`.
+    #[serde(default)]
+    pub routes: BTreeMap<String, RouteAuthorization>,
+}
+
+/// An authorizer of the HTTP API, as the template configures it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuthorizerDef {
+    /// `jwt` (or `request`, a Lambda authorizer).
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Where the token is, e.g. `$request.header.Authorization`.
+    #[serde(default)]
+    pub identity_source: Vec<String>,
+    /// The `iss` a JWT must carry; `None` when the issuer is not part of the local twin (the
+    /// stack's own Cognito user pool).
+    #[serde(default)]
+    pub issuer: Option<String>,
+    /// A JWT's `aud` (or, without one, its `client_id`) must be one of these.
+    #[serde(default)]
+    pub audience: Vec<String>,
+}
+
+/// A route's authorization: its authorizer (`None` for `NONE`, a public route) and the scopes
+/// of which a token must carry at least one.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RouteAuthorization {
+    pub authorizer: Option<String>,
+    #[serde(default)]
+    pub authorization_scopes: Vec<String>,
 }
 
 /// A provisioned stack: its outputs, functions and API settings.

@@ -74,8 +74,24 @@ pub fn metrics_to_log() {
     METRICS_TO_LOG.store(true, std::sync::atomic::Ordering::Relaxed);
 }
 
+type Sink = Box<dyn Fn(&str) + Send + Sync>;
+static SINK: std::sync::OnceLock<Sink> = std::sync::OnceLock::new();
+
+/// Also hands every metric line to `sink`, once installed (the first call wins; false after
+/// that): the local runner collects the lines its functions print, as CloudWatch would.
+pub fn collect_metrics(sink: impl Fn(&str) + Send + Sync + 'static) -> bool {
+    SINK.set(Box::new(sink)).is_ok()
+}
+
 pub fn metric(service: &str, name: &str, unit: Unit, value: f64) {
-    let line = emf_line("Shop", service, name, unit, value);
+    emit(emf_line("Shop", service, name, unit, value));
+}
+
+/// Every EMF line goes out through here: to stdout (or the log, locally) and to the sink.
+pub fn emit(line: String) {
+    if let Some(sink) = SINK.get() {
+        sink(&line);
+    }
     if METRICS_TO_LOG.load(std::sync::atomic::Ordering::Relaxed) {
         tracing::info!(target: "emf", emf = %line);
     } else {

@@ -17,10 +17,18 @@
 //!   with its `error_kind` (`transient`, `conflict`, `rejected`). A message that should have
 //!   been dead-lettered but whose send to the DLQ failed is `failed` too (`error_kind =
 //!   "permanent"`): it reaches the DLQ the slow way, never lost.
+//!
+//! Metrics, one EMF line per batch (service = the consumer's [`Consumer::NAME`]), counted here
+//! where each record's fate is decided so that no consumer can forget them ([`BatchMetrics`]):
+//! `EventsProcessed` (processed, and superseded: handled, nothing was due), `EventsDuplicate`,
+//! `EventsPoison` (whether or not the DLQ took it), `EventsFailed` by `errorKind` (retried ones,
+//! and `permanent` ones, dead-lettered) and `EventAgeMilliseconds`, each event's now −
+//! `occurredAt`: the end-to-end lag a customer feels.
 
 use crate::events::{Accepts, Envelope};
 use crate::ports::{DeadLetters, ErrorKind, Kind, Lease, Marker, ProcessedEvents, StoreError};
 use crate::retry::{on_conflict, Backoff};
+use crate::telemetry::{Metrics, Unit};
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use std::future::Future;
@@ -124,12 +132,14 @@ pub async fn handle_batch<C: Consumer>(
     deadline_ms: i64,
 ) -> SqsBatchResponse {
     let mut response = SqsBatchResponse::default();
+    let mut counted = BatchMetrics::default();
     for record in &batch.records {
         let message_id = record.message_id.clone().unwrap_or_default();
         let receive_count = record.attributes.get("ApproximateReceiveCount").and_then(|c| c.parse().ok()).unwrap_or(1);
         let event = match parse::<C::Event>(record) {
             Ok(event) => event,
             Err(poison) => {
+                counted.poison();
                 let span = tracing::error_span!("poison", consumer = C::NAME, message_id, receive_count);
                 let reason = format!("poison: {poison}");
                 let sending = dead_letter(dead_letters, record, ErrorKind::Permanent, &reason);
@@ -139,6 +149,7 @@ pub async fn handle_batch<C: Consumer>(
                 continue;
             }
         };
+        counted.age(now_ms, event.occurred_at);
         let delivery = Delivery { message_id: message_id.clone(), receive_count, now_ms, deadline_ms };
         let span = tracing::info_span!(
             "event",
@@ -153,6 +164,11 @@ pub async fn handle_batch<C: Consumer>(
         // never costs the message one of its SQS receives.
         let handled = on_conflict(Backoff::CONFLICT, || consumer.handle(&event, &delivery));
         let result = tracing::Instrument::instrument(handled, span.clone()).await;
+        match &result {
+            Ok(Outcome::Processed | Outcome::Superseded) => counted.processed(),
+            Ok(Outcome::DuplicateSkipped) => counted.duplicate(),
+            Err(error) => counted.failed(error.kind()),
+        }
         match result {
             Ok(Outcome::Processed) => {
                 span.in_scope(|| tracing::info!(outcome = "processed", receive_count, "event processed"))
@@ -182,7 +198,69 @@ pub async fn handle_batch<C: Consumer>(
             }
         }
     }
+    counted.metrics(C::NAME).emit();
     response
+}
+
+/// What became of a batch's records, for its one EMF line: the consumer harness counts here,
+/// and so does every other batch handler (the order projector), so that they all say the same.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct BatchMetrics {
+    processed: u32,
+    duplicate: u32,
+    poison: u32,
+    /// Failures per error kind, in `ErrorKind`'s order.
+    failed: Vec<(ErrorKind, u32)>,
+    ages_ms: Vec<f64>,
+}
+
+impl BatchMetrics {
+    /// The effect happened now (or was found not due).
+    pub fn processed(&mut self) {
+        self.processed += 1;
+    }
+
+    /// Applied before: skipped.
+    pub fn duplicate(&mut self) {
+        self.duplicate += 1;
+    }
+
+    /// Not an event this handler can read.
+    pub fn poison(&mut self) {
+        self.poison += 1;
+    }
+
+    pub fn failed(&mut self, kind: ErrorKind) {
+        match self.failed.iter_mut().find(|(k, _)| *k == kind) {
+            Some((_, n)) => *n += 1,
+            None => self.failed.push((kind, 1)),
+        }
+        self.failed.sort_by_key(|(k, _)| *k as u8);
+    }
+
+    /// An event that occurred at `occurred_at` is handled at `now_ms`. A clock behind the
+    /// producer's counts as no lag, never as a negative one.
+    pub fn age(&mut self, now_ms: i64, occurred_at: chrono::DateTime<chrono::Utc>) {
+        self.ages_ms.push((now_ms - occurred_at.timestamp_millis()).max(0) as f64);
+    }
+
+    /// The batch's metrics: every count, zeros included, so that an alarm sees data each batch;
+    /// `EventsFailed` under `[service]` and, per kind, under `[service, errorKind]`.
+    pub fn metrics(&self, service: &str) -> Metrics {
+        let mut metrics = Metrics::new(service);
+        metrics
+            .count("EventsProcessed", f64::from(self.processed))
+            .count("EventsDuplicate", f64::from(self.duplicate))
+            .count("EventsPoison", f64::from(self.poison));
+        if self.failed.is_empty() {
+            metrics.count("EventsFailed", 0.0);
+        }
+        for (kind, n) in &self.failed {
+            metrics.count_by("EventsFailed", "errorKind", kind.name(), f64::from(*n));
+        }
+        metrics.values("EventAgeMilliseconds", Unit::Milliseconds, self.ages_ms.iter().copied());
+        metrics
+    }
 }
 
 /// Sends `record` to the dead-letter queue and logs the outcome once; `false` when the send
@@ -513,6 +591,110 @@ mod tests {
         consumer.dead_letters.fail_next(1);
         assert_eq!(deliver(&consumer, &["not json".to_owned(), body("a")]).await, vec!["m0"]);
         assert_eq!(consumer.effects.load(Ordering::SeqCst), 1);
+    }
+
+    /// The metric lines of one batch delivered to `consumer`, and its failed message ids.
+    async fn metered<C: Consumer>(
+        consumer: &C,
+        dlq: &MemoryDeadLetters,
+        bodies: &[String],
+    ) -> (Vec<String>, Vec<String>) {
+        let (response, lines) =
+            crate::telemetry::capture(handle_batch(consumer, dlq, &sqs_batch(bodies), NOW, NOW + 10_000)).await;
+        (lines, failed_ids(&response))
+    }
+
+    fn total(lines: &[String], service: &str, name: &str) -> f64 {
+        crate::telemetry::sum(lines, name, &[("service", service)])
+    }
+
+    fn failed_of_kind(lines: &[String], service: &str, kind: &str) -> f64 {
+        crate::telemetry::sum(lines, "EventsFailed", &[("service", service), ("errorKind", kind)])
+    }
+
+    #[tokio::test]
+    async fn given_duplicates_a_poison_message_and_a_transient_failure_then_one_line_counts_each() {
+        let consumer = Counting::default();
+        let again = body("a");
+        let bodies = [again.clone(), body("b"), again, "not json".to_owned(), body("fail"), body("c")];
+        let (lines, failed) = metered(&consumer, &consumer.dead_letters, &bodies).await;
+        assert_eq!(failed, vec!["m4"]);
+        assert_eq!(lines.len(), 1, "one line per batch: {lines:?}");
+        let count = |name| total(&lines, "counting", name);
+        assert_eq!(
+            (count("EventsProcessed"), count("EventsDuplicate"), count("EventsPoison"), count("EventsFailed")),
+            (3.0, 1.0, 1.0, 1.0)
+        );
+        assert_eq!(failed_of_kind(&lines, "counting", "transient"), 1.0);
+        let ages = crate::telemetry::datapoints(&lines[0]).into_iter().find(|p| p.name == "EventAgeMilliseconds");
+        assert_eq!(ages.map(|p| p.values.len()), Some(5), "one age per event read, the poison has none");
+    }
+
+    #[tokio::test]
+    async fn the_age_of_each_event_is_now_minus_its_occurred_at() {
+        let consumer = Counting::default();
+        let at = |ms_ago: i64| {
+            let mut event = order_placed("a", &[("MUG", 1, 1250)]);
+            event.occurred_at = chrono::DateTime::from_timestamp_millis(NOW - ms_ago).unwrap();
+            eventbridge_body(&event)
+        };
+        let (lines, _) = metered(&consumer, &consumer.dead_letters, &[at(1_500), at(250), at(-40)]).await;
+        let ages = crate::telemetry::datapoints(&lines[0]).into_iter().find(|p| p.name == "EventAgeMilliseconds");
+        assert_eq!(ages.map(|p| (p.unit, p.values)), Some(("Milliseconds".to_owned(), vec![1_500.0, 250.0, 0.0])));
+    }
+
+    #[tokio::test]
+    async fn a_clean_batch_still_reports_zero_failures_so_an_alarm_has_data() {
+        let consumer = Counting::default();
+        let (lines, _) = metered(&consumer, &consumer.dead_letters, &[body("a")]).await;
+        assert_eq!(lines.len(), 1);
+        let points = crate::telemetry::datapoints(&lines[0]);
+        let failed: Vec<_> = points.iter().filter(|p| p.name == "EventsFailed").collect();
+        assert_eq!(failed.len(), 1);
+        assert_eq!((failed[0].dimensions.len(), failed[0].values.as_slice()), (1, [0.0].as_slice()));
+    }
+
+    #[tokio::test]
+    async fn a_permanent_failure_counts_as_failed_permanent_and_poison_the_dlq_refused_as_poison() {
+        let consumer = Scripted::failing(&[ConsumerError::Permanent("no such customer".into())]);
+        consumer.dead_letters.fail_next(1);
+        let bodies = ["not json".to_owned(), body("a"), body("b")];
+        let (lines, failed) = metered(&consumer, &consumer.dead_letters, &bodies).await;
+        assert_eq!(failed, vec!["m0"], "the poison the DLQ refused is retried");
+        assert_eq!(total(&lines, "scripted", "EventsPoison"), 1.0);
+        assert_eq!(failed_of_kind(&lines, "scripted", "permanent"), 1.0, "dead-lettered, still a failure");
+        assert_eq!(total(&lines, "scripted", "EventsProcessed"), 1.0);
+    }
+
+    #[tokio::test]
+    async fn failures_of_two_kinds_are_counted_per_kind_and_add_up_to_the_total() {
+        let consumer = Scripted::failing(&[
+            ConsumerError::Effect("SES throttled".into()),
+            ConsumerError::Permanent("no such customer".into()),
+        ]);
+        let (lines, failed) = metered(&consumer, &consumer.dead_letters, &[body("a"), body("b"), body("c")]).await;
+        assert_eq!(failed, vec!["m0"], "the permanent one was dead-lettered");
+        assert_eq!(lines.len(), 2, "the errorKind dimension holds one value per line");
+        assert_eq!(failed_of_kind(&lines, "scripted", "transient"), 1.0);
+        assert_eq!(failed_of_kind(&lines, "scripted", "permanent"), 1.0);
+        assert_eq!(total(&lines, "scripted", "EventsFailed"), 2.0);
+        assert_eq!(total(&lines, "scripted", "EventsProcessed"), 1.0, "counted once across the lines");
+    }
+
+    #[tokio::test]
+    async fn a_batch_larger_than_an_emf_value_array_keeps_every_age() {
+        let consumer = Counting::default();
+        let bodies: Vec<String> = (0..150).map(|i| body(&format!("c{i}"))).collect();
+        let (lines, _) = metered(&consumer, &consumer.dead_letters, &bodies).await;
+        assert_eq!(lines.len(), 2, "100 ages on the batch's line, 50 on the next");
+        let ages: usize = lines
+            .iter()
+            .flat_map(|l| crate::telemetry::datapoints(l))
+            .filter(|p| p.name == "EventAgeMilliseconds")
+            .map(|p| p.values.len())
+            .sum();
+        assert_eq!(ages, 150);
+        assert_eq!(total(&lines, "counting", "EventsProcessed"), 150.0);
     }
 
     #[tokio::test]

@@ -83,7 +83,10 @@ where
     let owned = match store.claim(&claim).await {
         Ok(Claim::Started { order_id }) => Owned { order_id, resumed: false },
         Ok(Claim::TakenOver { order_id }) => Owned { order_id, resumed: true },
-        Ok(Claim::Replay(stored)) => return with_header(stored, "idempotent-replayed", "true"),
+        Ok(Claim::Replay(stored)) => {
+            replayed(request.scope);
+            return with_header(stored, "idempotent-replayed", "true");
+        }
         Ok(Claim::InProgress) => return in_progress(),
         Ok(Claim::PayloadMismatch) => return key_reused(),
         Err(e) => return unavailable(&e.to_string()),
@@ -105,6 +108,13 @@ where
         }
         Answer::Hold(answer) => answer,
     }
+}
+
+/// Counts a replay (`IdempotentReplays`) under the service that owns the route: the part of
+/// the scope before its first `:` (`checkout`, `fulfilment`).
+fn replayed(scope: &str) {
+    let service = scope.split_once(':').map_or(scope, |(service, _)| service);
+    shared::telemetry::metric(service, "IdempotentReplays", shared::telemetry::Unit::Count, 1.0);
 }
 
 /// The stored record's ID of `key` sent by `caller` to `scope`: `checkout:POST /orders:cust-ada:k1`.

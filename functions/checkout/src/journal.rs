@@ -20,7 +20,8 @@ pub async fn commit(orders: &dyn OrderStore, change: OrderChange<'_>) -> Result<
     retry::on_conflict(Backoff::CONFLICT, || orders.commit(change)).await
 }
 
-/// Publishes an event already safe in the outbox, then clears its entry.
+/// Publishes an event already safe in the outbox, then clears its entry. An event the bus
+/// still refuses after the request path's retries counts in `PutEventsFailed`.
 pub async fn publish(outbox: &dyn Outbox, publisher: &dyn EventPublisher, outbound: &Outbound) {
     match publish_all(publisher, std::slice::from_ref(outbound), Backoff::REQUEST_PATH).await {
         Ok(()) => {
@@ -29,6 +30,9 @@ pub async fn publish(outbox: &dyn Outbox, publisher: &dyn EventPublisher, outbou
             }
         }
         Err(e) => {
+            // Counted under the checkout, whose journal this is, whichever of its writers
+            // (checkout, fulfilment, the sweeper's settling) published.
+            shared::telemetry::metric(crate::service::SERVICE, "PutEventsFailed", shared::telemetry::Unit::Count, 1.0);
             tracing::warn!(error = %e, event_id = %outbound.event_id, "not published; left in the outbox for the relay")
         }
     }

@@ -14,6 +14,9 @@
 //! Stock is never reserved or released twice (each effect is tied to an event version, which
 //! can be written only once), and an order is charged at most once (one payment key per order,
 //! and giving up closes that key at the gateway before the order is cancelled).
+//!
+//! Each step's duration is kept ([`Saga::steps`]): the checkout reports them as
+//! `SagaStepMilliseconds` per `step` (`price`, `reserve`, `charge`, `commit`, `publish`).
 
 use crate::journal::{self, Journal};
 use crate::request::PlaceOrder;
@@ -22,7 +25,9 @@ use shared::domain::pricing::{self, PricingError};
 use shared::domain::{CancelReason, Order, OrderEvent, OrderId, OrderStatus, Sku};
 use shared::events::{Envelope, OrderPlacedV1, Outbound};
 use shared::ports::*;
-use std::sync::Arc;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 /// Everything the checkout talks to.
 #[derive(Clone)]
@@ -91,19 +96,70 @@ fn interrupted(e: impl std::fmt::Display) -> SagaError {
     SagaError::Interrupted { cause: e.to_string() }
 }
 
+/// A step of the saga, as its latency metric names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// Step 1: the catalogue read and the pricing.
+    Price,
+    /// Step 2: the transaction that reserves the stock and opens the order.
+    Reserve,
+    /// Step 3: the charge at the gateway.
+    Charge,
+    /// Step 4: the transaction that records the capture and `order.placed` in the outbox.
+    Commit,
+    /// Step 5: `order.placed` put on the bus and its outbox entry cleared.
+    Publish,
+}
+
+impl Step {
+    pub fn name(self) -> &'static str {
+        match self {
+            Step::Price => "price",
+            Step::Reserve => "reserve",
+            Step::Charge => "charge",
+            Step::Commit => "commit",
+            Step::Publish => "publish",
+        }
+    }
+}
+
 pub struct Saga<'a> {
     pub ports: &'a Ports,
     pub correlation_id: &'a str,
+    /// The steps run so far, with how long each took (a resumed saga runs only some).
+    steps: Mutex<Vec<(Step, Duration)>>,
+}
+
+impl<'a> Saga<'a> {
+    pub fn new(ports: &'a Ports, correlation_id: &'a str) -> Saga<'a> {
+        Saga { ports, correlation_id, steps: Mutex::new(Vec::new()) }
+    }
 }
 
 impl Saga<'_> {
+    /// The steps this saga ran, in order, with their durations.
+    pub fn steps(&self) -> Vec<(Step, Duration)> {
+        self.steps.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    /// Runs one step and keeps how long it took, whatever it came to.
+    async fn timed<T>(&self, step: Step, work: impl Future<Output = T>) -> T {
+        let started = Instant::now();
+        let output = work.await;
+        self.steps.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push((step, started.elapsed()));
+        output
+    }
+
     /// A new key: runs every step for the order bound to it.
     pub async fn start(&self, order_id: OrderId, command: &PlaceOrder) -> Result<Outcome, SagaError> {
         // Step 1: price.
         let skus: Vec<Sku> = command.items.iter().map(|(sku, _)| sku.clone()).collect();
-        let products =
-            self.ports.catalogue.products(&skus).await.map_err(|e| SagaError::Unavailable { cause: e.to_string() })?;
-        let (lines, total) = match pricing::price(&command.items, command.currency, &products) {
+        let priced = self.timed(Step::Price, async {
+            let products = self.ports.catalogue.products(&skus).await;
+            products.map(|products| pricing::price(&command.items, command.currency, &products))
+        });
+        let priced = priced.await.map_err(|e| SagaError::Unavailable { cause: e.to_string() })?;
+        let (lines, total) = match priced {
             Ok(priced) => priced,
             Err(PricingError::UnknownSkus(skus)) => return Ok(Outcome::UnknownSkus(skus)),
             Err(PricingError::NotSoldIn { skus, .. }) => return Ok(Outcome::NotSoldIn(skus)),
@@ -126,7 +182,7 @@ impl Saga<'_> {
             outbox: None,
             correlation_id: self.correlation_id,
         };
-        match self.commit(change).await {
+        match self.timed(Step::Reserve, self.commit(change)).await {
             Ok(()) => self.charge_and_place(order, &command.payment_token).await,
             Err(CommitError::InsufficientStock(skus)) => Ok(Outcome::OutOfStock(skus)),
             Err(CommitError::VersionConflict) => self.resume(order_id, command).await,
@@ -167,7 +223,7 @@ impl Saga<'_> {
             amount: order.total,
             payment_token: payment_token.to_owned(),
         };
-        match self.ports.payments.charge(&request).await {
+        match self.timed(Step::Charge, self.ports.payments.charge(&request)).await {
             Ok(charge) => self.place(order, charge).await,
             // A decline is final for this key: nothing can be charged under it later.
             Err(PaymentError::Declined { code }) => self.cancel(order, CancelReason::PaymentDeclined { code }).await,
@@ -225,9 +281,9 @@ impl Saga<'_> {
             outbox: Some(&outbound),
             correlation_id: self.correlation_id,
         };
-        match self.end(change).await? {
+        match self.timed(Step::Commit, self.end(change)).await? {
             Ended::Appended => {
-                self.publish(&outbound).await;
+                self.timed(Step::Publish, self.publish(&outbound)).await;
                 Ok(Outcome::Placed(Box::new(placed)))
             }
             // Another attempt (or the sweeper) placed it first, under the same charge, and

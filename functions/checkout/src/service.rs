@@ -19,11 +19,14 @@ use serde_json::json;
 use shared::auth::{Access, Caller};
 use shared::domain::{Order, OrderId};
 use shared::ports::{IdempotencyStore, Kind, StoreError};
-use shared::telemetry::{metric, Unit};
+use shared::telemetry::{Metrics, Unit};
 use std::sync::Arc;
 use tracing::Instrument;
 
 pub use crate::idempotency::IDEMPOTENCY_TTL_SECONDS;
+
+/// The service every metric of the checkout is published under.
+pub const SERVICE: &str = "checkout";
 
 /// A `POST /orders` as it arrived.
 #[derive(Debug, Clone)]
@@ -49,41 +52,51 @@ fn order_summary(order: &Order) -> Reply {
     with_header(reply(201, JSON, body.to_string()), "location", format!("/orders/{}", order.id))
 }
 
+/// Why the checkout refused an order: the problem type of its answer, and the `reason`
+/// dimension of `OrdersRejected`. `None` for a placed order.
+pub fn rejection_reason(outcome: &Outcome) -> Option<&'static str> {
+    Some(match outcome {
+        Outcome::Placed(_) => return None,
+        Outcome::UnknownSkus(_) => "unknown-sku",
+        Outcome::NotSoldIn(_) => "currency-not-offered",
+        Outcome::Unpriceable(_) => "unpriceable",
+        Outcome::OutOfStock(_) => "insufficient-stock",
+        Outcome::Declined { .. } => "payment-declined",
+        Outcome::Expired => "order-expired",
+    })
+}
+
 /// The final answers, as stored for replay.
 fn render(outcome: &Outcome) -> Reply {
+    let reason = rejection_reason(outcome).unwrap_or_default();
     match outcome {
         Outcome::Placed(order) => order_summary(order),
-        Outcome::UnknownSkus(skus) => problem(
-            Problem::new(422, "unknown-sku", "Unknown product", "Some SKUs are not in the catalogue.").with_skus(skus),
-        ),
+        Outcome::UnknownSkus(skus) => {
+            problem(Problem::new(422, reason, "Unknown product", "Some SKUs are not in the catalogue.").with_skus(skus))
+        }
         Outcome::NotSoldIn(skus) => problem(
             Problem::new(
                 422,
-                "currency-not-offered",
+                reason,
                 "Not sold in this currency",
                 "Some SKUs are not priced in the requested currency.",
             )
             .with_skus(skus),
         ),
-        Outcome::Unpriceable(why) => problem(Problem::new(422, "unpriceable", "Order cannot be priced", why.clone())),
+        Outcome::Unpriceable(why) => problem(Problem::new(422, reason, "Order cannot be priced", why.clone())),
         Outcome::OutOfStock(skus) => problem(
-            Problem::new(
-                409,
-                "insufficient-stock",
-                "Insufficient stock",
-                "Not enough stock for some SKUs; nothing was reserved.",
-            )
-            .with_skus(skus),
+            Problem::new(409, reason, "Insufficient stock", "Not enough stock for some SKUs; nothing was reserved.")
+                .with_skus(skus),
         ),
         Outcome::Declined { code } => problem(Problem::new(
             402,
-            "payment-declined",
+            reason,
             "Payment declined",
             format!("The payment was declined ({code}). Nothing was charged and no stock is held."),
         )),
         Outcome::Expired => problem(Problem::new(
             409,
-            "order-expired",
+            reason,
             "Order expired",
             "This checkout was interrupted and not retried in time, so it was cancelled: nothing was charged \
              and no stock is held. Place the order again with a new Idempotency-Key.",
@@ -127,13 +140,14 @@ impl Checkout {
         let command = &command;
         idempotency::run(self.idempotency.as_ref(), keyed, |owned| {
             let span = tracing::info_span!("checkout", correlation_id = req.correlation_id, order_id = %owned.order_id);
-            let saga = Saga { ports: &self.ports, correlation_id: req.correlation_id };
+            let saga = Saga::new(&self.ports, req.correlation_id);
             async move {
                 let result = if owned.resumed {
                     saga.resume(owned.order_id, command).await
                 } else {
                     saga.start(owned.order_id, command).await
                 };
+                checkout_metrics(&result, &saga).emit();
                 checkout_answer(result)
             }
             .instrument(span)
@@ -200,13 +214,29 @@ fn parse_instant(text: &str) -> Result<DateTime<Utc>, FieldError> {
         .map_err(|_| FieldError::new("query:asOf", "must be an RFC 3339 time, e.g. 2027-01-15T08:00:00Z"))
 }
 
+/// What one checkout attempt says: a final answer counts in `OrdersPlaced` or in
+/// `OrdersRejected` by `reason` (both, zero included, so that each attempt is a data point of
+/// both), and each step it ran in `SagaStepMilliseconds` by `step`. An attempt with no final
+/// answer yet (the client retries) counts neither; replays of a stored answer never get here.
+fn checkout_metrics(result: &Result<Outcome, SagaError>, saga: &Saga<'_>) -> Metrics {
+    let mut metrics = Metrics::new(SERVICE);
+    if let Ok(outcome) = result {
+        match rejection_reason(outcome) {
+            None => metrics.count("OrdersPlaced", 1.0).count("OrdersRejected", 0.0),
+            Some(reason) => metrics.count("OrdersPlaced", 0.0).count_by("OrdersRejected", "reason", reason, 1.0),
+        };
+    }
+    for (step, took) in saga.steps() {
+        metrics.value_per("SagaStepMilliseconds", Unit::Milliseconds, "step", step.name(), took.as_secs_f64() * 1000.0);
+    }
+    metrics
+}
+
 /// The checkout's answer, and what becomes of its key.
 fn checkout_answer(result: Result<Outcome, SagaError>) -> Answer {
     let err = match result {
         Ok(outcome) => {
             let answer = render(&outcome);
-            let name = if matches!(outcome, Outcome::Placed(_)) { "OrdersPlaced" } else { "OrdersRejected" };
-            metric("checkout", name, Unit::Count, 1.0);
             tracing::info!(status = answer.status, "checkout answered");
             return Answer::Final(answer);
         }

@@ -13,7 +13,15 @@
 //!
 //! Outcomes, logged once per record with its order ID, version and sequence number: `applied`,
 //! `caught-up`, `skipped-old`, `ignored` (not an order event) and `failed` (with its
-//! `error_kind`). Counted per batch as EMF metrics of the service `order-projector`.
+//! `error_kind`).
+//!
+//! Metrics, one EMF line per batch (service `order-projector`), the names every consumer's
+//! batch has ([`shared::consumer::BatchMetrics`]): `EventsProcessed` (applied and caught up),
+//! `EventsDuplicate` (skipped as old), `EventsPoison` (a record that is no readable event item),
+//! `EventsFailed` by `errorKind`, `EventAgeMilliseconds` (now − the event's own time, per order
+//! event), and the projector's own `ViewsCaughtUp` (a catch-up from the event store: an event
+//! arrived before the ones it follows, or one was given up on). Records left after the first
+//! failure are not counted: they come again.
 
 use crate::dynamo::DynamoViews;
 use crate::ports::{Saved, ViewStore};
@@ -21,11 +29,12 @@ use crate::record::{self, Change};
 use crate::view::View;
 use aws_lambda_events::event::dynamodb::{Event, EventRecord};
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
+use chrono::{DateTime, Utc};
 use shared::adapters::dynamodb::{DynamoShop, ShopTables};
 use shared::config::{Env, MissingEnv};
+use shared::consumer::BatchMetrics;
 use shared::domain::{Order, OrderId, Recorded, TransitionError};
 use shared::ports::{ErrorKind, Kind, OrderStore, StoreError};
-use shared::telemetry::{metric, Unit};
 
 pub const SERVICE: &str = "order-projector";
 
@@ -170,45 +179,63 @@ impl<V: ViewStore, E: OrderStore> Projector<V, E> {
             Err(ProjectError::HistoryIncomplete { from: after + 1, to })
         }
     }
+}
 
-    async fn record(&self, record: &EventRecord) -> Result<(Outcome, Option<(OrderId, u32)>), ProjectError> {
-        match record::change(record)? {
-            Change::Ignored(why) => Ok((Outcome::Ignored(why), None)),
+/// What projecting one record came to.
+enum Projected {
+    Done {
+        outcome: Outcome,
+        subject: Option<(OrderId, u32)>,
+    },
+    /// The record is no event item the projector can read.
+    Unreadable(StoreError),
+    Failed(ProjectError),
+}
+
+impl<V: ViewStore, E: OrderStore> Projector<V, E> {
+    async fn record(&self, record: &EventRecord, counted: &mut Tally) -> Projected {
+        let change = match record::change(record) {
+            Ok(change) => change,
+            Err(unreadable) => return Projected::Unreadable(unreadable),
+        };
+        match change {
+            Change::Ignored(why) => Projected::Done { outcome: Outcome::Ignored(why), subject: None },
             Change::Event { order_id, recorded } => {
-                Ok((self.project(order_id, &recorded).await?, Some((order_id, recorded.version))))
+                counted.batch.age(counted.now_ms, recorded.event.at());
+                match self.project(order_id, &recorded).await {
+                    Ok(outcome) => Projected::Done { outcome, subject: Some((order_id, recorded.version)) },
+                    Err(error) => Projected::Failed(error),
+                }
             }
         }
     }
 }
 
-#[derive(Debug, Default)]
+/// The batch's counts, in the consumers' names, and the catch-ups.
 struct Tally {
-    applied: u32,
+    batch: BatchMetrics,
     caught_up: u32,
-    skipped_old: u32,
-    failed: u32,
+    now_ms: i64,
 }
 
 impl Tally {
     fn count(&mut self, outcome: Outcome) {
         match outcome {
-            Outcome::Applied => self.applied += 1,
-            Outcome::CaughtUp { .. } => self.caught_up += 1,
-            Outcome::SkippedOld => self.skipped_old += 1,
+            Outcome::Applied => self.batch.processed(),
+            Outcome::CaughtUp { .. } => {
+                self.batch.processed();
+                self.caught_up += 1;
+            }
+            Outcome::SkippedOld => self.batch.duplicate(),
             Outcome::Ignored(_) => {}
         }
     }
 
     /// Every count every batch, zeros included, so that an alarm on failures sees data.
     fn emit(&self) {
-        for (name, value) in [
-            ("ViewsApplied", self.applied),
-            ("ViewsCaughtUp", self.caught_up),
-            ("EventsSkippedOld", self.skipped_old),
-            ("ProjectionFailed", self.failed),
-        ] {
-            metric(SERVICE, name, Unit::Count, f64::from(value));
-        }
+        let mut metrics = self.batch.metrics(SERVICE);
+        metrics.count("ViewsCaughtUp", f64::from(self.caught_up));
+        metrics.emit();
     }
 }
 
@@ -223,34 +250,49 @@ impl Tally {
 /// destination; the event itself stays in the event store, and the next event of that order
 /// catches up past it.
 pub async fn handle<V: ViewStore, E: OrderStore>(projector: &Projector<V, E>, event: &Event) -> DynamoDbEventResponse {
+    handle_at(projector, event, Utc::now()).await
+}
+
+/// [`handle`] at `now`: the time each event's age is measured at.
+pub async fn handle_at<V: ViewStore, E: OrderStore>(
+    projector: &Projector<V, E>,
+    event: &Event,
+    now: DateTime<Utc>,
+) -> DynamoDbEventResponse {
     let mut response = DynamoDbEventResponse::default();
-    let mut tally = Tally::default();
+    let mut tally = Tally { batch: BatchMetrics::default(), caught_up: 0, now_ms: now.timestamp_millis() };
     for record in &event.records {
         let sequence_number = record.change.sequence_number.as_deref().unwrap_or_default();
-        match projector.record(record).await {
-            Ok((outcome, subject)) => {
+        let error = match projector.record(record, &mut tally).await {
+            Projected::Done { outcome, subject } => {
                 tally.count(outcome);
                 log_outcome(outcome, subject, sequence_number);
+                continue;
             }
-            Err(error) => {
-                tally.failed += 1;
-                tracing::warn!(
-                    outcome = "failed",
-                    error_kind = error.kind().name(),
-                    %error,
-                    order_id = record_key(record, "orderId"),
-                    version = record_key(record, "version"),
-                    sequence_number,
-                    "order event not projected"
-                );
-                // An empty identifier makes Lambda retry the whole batch: the safe answer for
-                // a record without a sequence number, which Lambda never sends.
-                let mut failure = DynamoDbBatchItemFailure::default();
-                failure.item_identifier = Some(sequence_number.to_owned());
-                response.batch_item_failures.push(failure);
-                break;
+            Projected::Unreadable(unreadable) => {
+                tally.batch.poison();
+                ProjectError::from(unreadable)
             }
-        }
+            Projected::Failed(error) => {
+                tally.batch.failed(error.kind());
+                error
+            }
+        };
+        tracing::warn!(
+            outcome = "failed",
+            error_kind = error.kind().name(),
+            %error,
+            order_id = record_key(record, "orderId"),
+            version = record_key(record, "version"),
+            sequence_number,
+            "order event not projected"
+        );
+        // An empty identifier makes Lambda retry the whole batch: the safe answer for
+        // a record without a sequence number, which Lambda never sends.
+        let mut failure = DynamoDbBatchItemFailure::default();
+        failure.item_identifier = Some(sequence_number.to_owned());
+        response.batch_item_failures.push(failure);
+        break;
     }
     tally.emit();
     response

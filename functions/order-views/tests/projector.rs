@@ -6,7 +6,7 @@ mod common;
 
 use common::*;
 use order_views::memory::MemoryViews;
-use order_views::projector::{handle, Outcome, ProjectError, Projector};
+use order_views::projector::{handle, handle_at, Outcome, ProjectError, Projector};
 use order_views::record::insert_record;
 
 use shared::adapters::dynamodb::{n, s};
@@ -229,4 +229,68 @@ async fn the_sample_stream_batch_is_projected() {
     let views = p.views.views();
     assert_eq!(views.len(), 1);
     assert!(views.values().all(|v| v.status == OrderStatus::Placed && v.version == 2), "{views:?}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Metrics: one line per batch, in the names every consumer's batch has
+// ---------------------------------------------------------------------------------------------
+
+fn of_the_projector(lines: &[String], name: &str) -> f64 {
+    shared::telemetry::sum(lines, name, &[("service", "order-projector")])
+}
+
+fn ages(lines: &[String]) -> Vec<f64> {
+    lines
+        .iter()
+        .flat_map(|l| shared::telemetry::datapoints(l))
+        .filter(|p| p.name == "EventAgeMilliseconds")
+        .flat_map(|p| p.values)
+        .collect()
+}
+
+#[tokio::test]
+async fn given_a_batch_with_a_duplicate_a_gap_a_marker_and_a_corrupt_record_then_one_line_counts_each() {
+    let p = projector();
+    let (id, history) = given_delivered(&p).await;
+    let mut marker = order_views::record::event_item(id, &history[0]);
+    marker.insert("version".into(), n(0));
+    let mut corrupt = order_views::record::event_item(id, &history[1]);
+    corrupt.insert("event".into(), s("{\"type\":\"teleported\"}"));
+    let records = vec![
+        record(id, &history[0], "1"),
+        record(id, &history[0], "2"),
+        insert_record(&marker, "3"),
+        record(id, &history[3], "4"),
+        insert_record(&corrupt, "5"),
+        record(id, &history[1], "6"),
+    ];
+    let ten_minutes_in = start() + chrono::Duration::minutes(10);
+
+    let (response, lines) = shared::telemetry::capture(handle_at(&p, &batch(records), ten_minutes_in)).await;
+
+    assert_eq!(failed(&response), vec!["5"]);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    let counts: Vec<f64> = ["EventsProcessed", "EventsDuplicate", "EventsPoison", "EventsFailed", "ViewsCaughtUp"]
+        .iter()
+        .map(|name| of_the_projector(&lines, name))
+        .collect();
+    assert_eq!(counts, vec![2.0, 1.0, 1.0, 0.0, 1.0], "applied and caught up are processed; the rest waits");
+    assert_eq!(ages(&lines), vec![600_000.0, 600_000.0, 420_000.0], "now minus each order event's time");
+}
+
+#[tokio::test]
+async fn given_the_views_table_fails_then_the_failure_counts_under_its_error_kind() {
+    let p = projector();
+    let (id, history) = given_delivered(&p).await;
+    p.views.fail_next_reads(1);
+
+    let records = vec![record(id, &history[0], "1"), record(id, &history[1], "2")];
+    let (response, lines) = shared::telemetry::capture(handle(&p, &batch(records))).await;
+
+    assert_eq!(failed(&response), vec!["1"]);
+    let transient = [("service", "order-projector"), ("errorKind", "transient")];
+    assert_eq!(shared::telemetry::sum(&lines, "EventsFailed", &transient), 1.0);
+    assert_eq!(of_the_projector(&lines, "EventsFailed"), 1.0);
+    assert_eq!(of_the_projector(&lines, "EventsProcessed"), 0.0, "the record after it is not attempted");
+    assert_eq!(ages(&lines).len(), 1);
 }

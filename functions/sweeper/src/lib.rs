@@ -20,7 +20,8 @@
 //! per charge at the gateway) and records `Refunded` and `payment.refunded`, under the
 //! correlation ID of the cancel request that started it.
 //!
-//! Metrics (CloudWatch EMF, namespace `Shop`, dimension `service` = `sweeper`), every run:
+//! Metrics (CloudWatch EMF, namespace `Shop`, dimension `service` = `sweeper`), every run, on
+//! one line:
 //! - `OrdersSettledPlaced`, `OrdersSettledExpired`: orders this run placed or cancelled;
 //! - `OrdersSettledOther`: open orders found already settled (by a retry or another run) or
 //!   ending with another answer;
@@ -36,7 +37,7 @@ use serde::Serialize;
 use shared::deadline::Deadline;
 use shared::domain::{Order, OrderEvent, OrderId, OrderStatus, Recorded};
 use shared::ports::{OpenOrder, StoreError};
-use shared::telemetry::{metric, Unit};
+use shared::telemetry::{Metrics, Unit};
 use std::collections::HashSet;
 use std::time::Duration;
 use tracing::Instrument;
@@ -78,6 +79,25 @@ pub struct SweepReport {
     pub oldest_open_age_seconds: i64,
     /// The run stopped for its deadline (or an index read failed): orders may be left.
     pub stopped_early: bool,
+}
+
+impl SweepReport {
+    /// The run's metrics, every one every run, zeros included: a sweeper that stops running
+    /// shows as missing data (which `StuckOrdersAlarm` treats as breaching), not as "all fine".
+    pub fn metrics(&self) -> Metrics {
+        let mut metrics = Metrics::new("sweeper");
+        for (name, count) in [
+            ("OrdersSettledPlaced", self.placed),
+            ("OrdersSettledExpired", self.expired),
+            ("OrdersRefunded", self.refunded),
+            ("OrdersSettledOther", self.other),
+            ("OrdersSettleFailed", self.failed),
+        ] {
+            metrics.count(name, count as f64);
+        }
+        metrics.value("OldestOpenOrderAgeSeconds", Unit::Seconds, self.oldest_open_age_seconds as f64);
+        metrics
+    }
 }
 
 /// The sweeper's dependencies: the checkout's own ports, so that settling an order is the very
@@ -123,18 +143,7 @@ impl Sweeper {
             stopped_early = report.stopped_early,
             "sweeper pass"
         );
-        for (name, count) in [
-            ("OrdersSettledPlaced", report.placed),
-            ("OrdersSettledExpired", report.expired),
-            ("OrdersRefunded", report.refunded),
-            ("OrdersSettledOther", report.other),
-            ("OrdersSettleFailed", report.failed),
-        ] {
-            metric("sweeper", name, Unit::Count, count as f64);
-        }
-        // Emitted every run, 0 included, so that a sweeper that stops running shows as
-        // missing data (which the alarm treats as breaching) rather than as "all fine".
-        metric("sweeper", "OldestOpenOrderAgeSeconds", Unit::Seconds, report.oldest_open_age_seconds as f64);
+        report.metrics().emit();
         Ok(report)
     }
 
@@ -229,7 +238,7 @@ impl Sweeper {
         }
         let age_seconds = (Utc::now() - open.opened_at).num_seconds();
         let span = tracing::info_span!("settle", order_id = %order_id, correlation_id = %correlation_id);
-        let saga = Saga { ports: &self.ports, correlation_id: &correlation_id };
+        let saga = Saga::new(&self.ports, &correlation_id);
         match saga.settle(order).instrument(span).await {
             Ok(outcome) => {
                 let settled = match &outcome {

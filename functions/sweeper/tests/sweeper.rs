@@ -475,3 +475,34 @@ async fn given_stuck_orders_when_the_sweeper_runs_then_it_reports_the_age_of_the
         report.oldest_open_age_seconds
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Metrics
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn given_a_charged_and_an_uncharged_stuck_order_when_the_sweeper_runs_then_one_metric_line_counts_both() {
+    let w = given_a_shop();
+    w.given_an_order_charged_but_interrupted().await;
+    w.given_an_order_opened_directly(1).await;
+    let (report, lines) = shared::telemetry::capture(w.sweep()).await;
+    assert_eq!((report.placed, report.expired), (1, 1));
+    assert_eq!(lines.len(), 1, "one line per run: {lines:?}");
+    let of_the_sweeper = |name| shared::telemetry::sum(&lines, name, &[("service", "sweeper")]);
+    let counts: Vec<f64> =
+        ["OrdersSettledPlaced", "OrdersSettledExpired", "OrdersRefunded", "OrdersSettledOther", "OrdersSettleFailed"]
+            .into_iter()
+            .map(of_the_sweeper)
+            .collect();
+    assert_eq!(counts, vec![1.0, 1.0, 0.0, 0.0, 0.0]);
+    assert_eq!(of_the_sweeper("OldestOpenOrderAgeSeconds"), report.oldest_open_age_seconds as f64);
+}
+
+#[tokio::test]
+async fn given_nothing_stuck_when_the_sweeper_runs_then_it_still_reports_an_oldest_age_of_zero() {
+    let w = given_a_shop();
+    let (_, lines) = shared::telemetry::capture(w.sweep()).await;
+    let oldest =
+        lines.iter().flat_map(|l| shared::telemetry::datapoints(l)).find(|p| p.name == "OldestOpenOrderAgeSeconds");
+    assert_eq!(oldest.map(|p| (p.unit, p.values)), Some(("Seconds".to_owned(), vec![0.0])));
+}

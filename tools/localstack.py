@@ -124,6 +124,46 @@ class RuleFailed(ValueError):
     such a stack before creating anything)."""
 
 
+class ParameterInvalid(ValueError):
+    """A parameter value the template's constraints refuse (CloudFormation refuses the stack)."""
+
+
+def parameter_errors(template: dict, parameters: dict[str, str]) -> list[str]:
+    """What CloudFormation would say of `parameters` against the template's declared
+    constraints: an unknown name; AllowedValues; AllowedPattern (the whole value);
+    MinLength/MaxLength of a String; a Number that is no number, or outside MinValue/MaxValue.
+    moto checks none of these, so without this the local twin would run on values a deploy
+    refuses."""
+    declared = template.get("Parameters", {})
+    errors = []
+    for name, value in parameters.items():
+        spec = declared.get(name)
+        if spec is None:
+            errors.append(f"{name}: not a parameter of the template")
+            continue
+        why = spec.get("ConstraintDescription")
+        if "AllowedValues" in spec and value not in [str(v) for v in spec["AllowedValues"]]:
+            errors.append(f"{name}={value!r}: must be one of {spec['AllowedValues']}")
+        if spec.get("Type") == "Number":
+            try:
+                number = float(value)
+            except ValueError:
+                errors.append(f"{name}={value!r}: must be a number")
+                continue
+            if "MinValue" in spec and number < float(spec["MinValue"]):
+                errors.append(f"{name}={value}: must be at least {spec['MinValue']}" + (f" ({why})" if why else ""))
+            if "MaxValue" in spec and number > float(spec["MaxValue"]):
+                errors.append(f"{name}={value}: must be at most {spec['MaxValue']}" + (f" ({why})" if why else ""))
+        else:
+            if "MinLength" in spec and len(value) < int(spec["MinLength"]):
+                errors.append(f"{name}: at least {spec['MinLength']} characters")
+            if "MaxLength" in spec and len(value) > int(spec["MaxLength"]):
+                errors.append(f"{name}: at most {spec['MaxLength']} characters")
+            if "AllowedPattern" in spec and not re.fullmatch(spec["AllowedPattern"], value):
+                errors.append(f"{name}={value!r}: must match {spec['AllowedPattern']}" + (f" ({why})" if why else ""))
+    return errors
+
+
 def parameter_values(expanded: dict, parameters: dict[str, str] | None = None) -> dict[str, str]:
     """Every parameter's value: the given ones over the template's defaults."""
     values = {name: str(spec["Default"]) for name, spec in expanded.get("Parameters", {}).items() if "Default" in spec}
@@ -352,6 +392,10 @@ class StackResolver:
             if key == "Fn::Select":
                 index, items = value
                 return self.resolve(items)[int(self.resolve(index))]
+            if key == "Fn::Split":
+                # The rule alarms' RuleName: the last part of the rule's ARN.
+                separator, text = value
+                return str(self.resolve(text)).split(separator)
             if key == "Fn::Equals":
                 left, right = value
                 return self.resolve(left) == self.resolve(right)
@@ -637,10 +681,23 @@ def _delete_stack(cfn, stack: str) -> None:
 
 
 def provision(endpoint: str, stack: str, out: Path | None = None, parameters: dict[str, str] | None = None,
-              template_path: Path = TEMPLATE, api_url: str | None = None, replace: bool = False) -> dict:
-    """Creates the stack in moto and returns (and writes, if `out`) the stack file."""
-    parameters = dict(parameters or {})
-    expanded = expand(load_template(template_path), parameters)
+              template_path: Path = TEMPLATE, api_url: str | None = None, replace: bool = False,
+              local_only: dict[str, str] | None = None) -> dict:
+    """Creates the stack in moto and returns (and writes, if `out`) the stack file.
+
+    `parameters` are checked against the template's constraints, as CloudFormation checks
+    them. `local_only` are values a deploy would refuse that the local twin takes anyway, on
+    purpose and named as such (the demo's second-scale visibility timeout and grace period,
+    the benchmark's lifted throttle): they are recorded in the stack file as `localOnly`."""
+    template = load_template(template_path)
+    errors = parameter_errors(template, dict(parameters or {}))
+    if errors:
+        raise ParameterInvalid("; ".join(errors))
+    unknown = [name for name in (local_only or {}) if name not in template.get("Parameters", {})]
+    if unknown:
+        raise ParameterInvalid(f"{', '.join(unknown)}: not a parameter of the template")
+    parameters = {**(parameters or {}), **(local_only or {})}
+    expanded = expand(template, parameters)
     cfn_template, _dropped = split(expanded, parameters)
     aws = session()
     cfn = aws.client("cloudformation", endpoint_url=endpoint)
@@ -672,6 +729,7 @@ def provision(endpoint: str, stack: str, out: Path | None = None, parameters: di
         "outputs": dict(sorted(outputs.items())),
         "functions": describe_functions(expanded, resolver),
         "api": describe_api(expanded, resolver),
+        "localOnly": dict(sorted((local_only or {}).items())),
     }
     if out:
         out = Path(out)
@@ -758,26 +816,6 @@ def stop_moto(process: subprocess.Popen) -> None:
 # CLI
 # --------------------------------------------------------------------------------------------
 
-def redrive(outputs: dict[str, str], concern: str, endpoint: str | None = None) -> int:
-    """Moves every message of `concern`'s dead-letter queue back to its queue, unchanged.
-
-    What `aws sqs start-message-move-task` does in AWS; moto does not implement it. Each message
-    is sent to the source queue before it is deleted from the DLQ, so a crash duplicates at
-    worst (the consumers are idempotent) and never loses one.
-    """
-    sqs = session().client("sqs", endpoint_url=endpoint or outputs["EmulatorEndpoint"])
-    dlq, source = outputs[f"{concern}DeadLetterQueueUrl"], outputs[f"{concern}QueueUrl"]
-    moved = 0
-    while True:
-        messages = sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10, VisibilityTimeout=30).get("Messages", [])
-        if not messages:
-            return moved
-        for message in messages:
-            sqs.send_message(QueueUrl=source, MessageBody=message["Body"])
-            sqs.delete_message(QueueUrl=dlq, ReceiptHandle=message["ReceiptHandle"])
-            moved += 1
-
-
 def _parameters(pairs: Iterable[str]) -> dict[str, str]:
     result = {}
     for pair in pairs:
@@ -797,6 +835,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--stack", required=True, help="stack name")
     p.add_argument("--out", required=True, type=Path, help="stack file to write")
     p.add_argument("--param", action="append", default=[], metavar="K=V", help="template parameter")
+    p.add_argument("--local-only-param", action="append", default=[], metavar="K=V",
+                   help="a value AWS would refuse, taken by the local twin only (printed as such)")
     p.add_argument("--template", type=Path, default=TEMPLATE)
     p.add_argument("--api-url", help="URL of the local HTTP front, recorded as the ApiUrl output")
     p.add_argument("--replace", action="store_true", help="delete a stack of that name first (its data goes too)")
@@ -810,17 +850,15 @@ def main(argv: list[str] | None = None) -> int:
     o.add_argument("--stack-file", required=True, type=Path)
     o.add_argument("--map", action="store_true", help="a {key: value} object instead of sam's list shape")
 
-    r = commands.add_parser("redrive", help="move a consumer's dead-letter messages back to its queue")
-    r.add_argument("--outputs", required=True, type=Path, help="stack outputs, e.g. .local/stack-outputs.json")
-    r.add_argument("--queue", required=True, help="the concern: Email, Inventory, Analytics, Loyalty, Recommendations")
-    r.add_argument("--endpoint", help="defaults to the outputs' EmulatorEndpoint")
-
     args = parser.parse_args(argv)
     if args.command == "provision":
         try:
+            local_only = _parameters(args.local_only_param)
+            for name, value in local_only.items():
+                print(f"local only: {name}={value} (a deploy would refuse it)", file=sys.stderr)
             result = provision(args.endpoint, args.stack, args.out, _parameters(args.param), args.template,
-                               args.api_url, args.replace)
-        except RuleFailed as error:
+                               args.api_url, args.replace, local_only)
+        except (RuleFailed, ParameterInvalid) as error:
             raise SystemExit(f"the template refuses these parameters: {error}")
         except Exception as error:  # noqa: BLE001 - one readable line for the CLI
             if type(error).__name__ == "AlreadyExistsException":
@@ -830,10 +868,6 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "seed":
         counts = seed(json.loads(args.stack_file.read_text()), json.loads(args.seed.read_text()), args.endpoint)
         print(f"seeded {counts['products']} products and {counts['customers']} customers")
-    elif args.command == "redrive":
-        outputs = json.loads(args.outputs.read_text())
-        outputs = outputs.get("outputs", outputs)
-        print(f"moved {redrive(outputs, args.queue, args.endpoint)} messages back to {args.queue}Queue")
     elif args.command == "outputs":
         outputs = json.loads(args.stack_file.read_text())["outputs"]
         if args.map:

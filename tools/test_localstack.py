@@ -285,18 +285,6 @@ def test_three_failed_receives_move_the_message_to_the_dead_letter_queue(stack, 
     assert json.loads(dead["Body"])["detail"] == detail
 
 
-def test_redrive_moves_dead_letters_back_to_their_queue_unchanged(stack, aws, moto):
-    detail = order_placed(total=4500)
-    put(aws, stack, detail)
-    queue, dlq = stack["outputs"]["EmailQueueUrl"], stack["outputs"]["EmailDeadLetterQueueUrl"]
-    while not aws["sqs"].receive_message(QueueUrl=dlq, MaxNumberOfMessages=1, VisibilityTimeout=0).get("Messages"):
-        received(aws, queue, fail=True)  # fail until the redrive policy moves it
-    assert localstack.redrive(stack["outputs"], "Email", endpoint=moto) == 1
-    assert received(aws, dlq) == []
-    (back,) = received(aws, queue)
-    assert json.loads(back["Body"])["detail"] == detail
-
-
 # ----------------------------------------------------------------------------------------------
 # Sample events (no moto needed)
 # ----------------------------------------------------------------------------------------------
@@ -440,3 +428,38 @@ def test_given_the_stacks_own_user_pool_the_trigger_is_described_and_the_issuer_
     # The pool is not created locally (its trigger is a function): no issuer to verify against.
     authorizer = localstack.describe_api(expanded, resolver)["authorizers"]["ShopJwt"]
     assert (authorizer["issuer"], authorizer["audience"]) == (None, [])
+
+
+def test_given_the_templates_defaults_then_no_parameter_is_refused():
+    template = localstack.load_template()
+    defaults = {n: str(s["Default"]) for n, s in template["Parameters"].items() if "Default" in s}
+    assert localstack.parameter_errors(template, defaults) == []
+
+
+def test_given_values_a_deploy_refuses_then_each_is_named_with_why():
+    template = localstack.load_template()
+    errors = localstack.parameter_errors(template, {
+        "ConsumerVisibilityTimeout": "2",
+        "Stage": "x" * 29,
+        "LogLevel": "TRACE",
+        "SweeperGraceSeconds": "soon",
+        "NoSuchParameter": "1",
+    })
+    named = sorted(e.split("=")[0].split(":")[0] for e in errors)
+    assert named == ["ConsumerVisibilityTimeout", "LogLevel", "NoSuchParameter", "Stage", "SweeperGraceSeconds"]
+
+
+def test_given_a_refused_value_then_provisioning_stops_before_creating_anything(moto, tmp_path):
+    with pytest.raises(localstack.ParameterInvalid, match="ConsumerVisibilityTimeout"):
+        localstack.provision(moto, "refused", tmp_path / "s.json", {"ConsumerVisibilityTimeout": "2"})
+    assert not (tmp_path / "s.json").exists()
+
+
+def test_given_a_local_only_value_then_the_stack_takes_it_and_says_so(moto, tmp_path):
+    stack_file = localstack.provision(moto, "localonly", tmp_path / "s.json", LOCAL_AUTH,
+                                      local_only={"ConsumerVisibilityTimeout": "2"})
+    assert stack_file["localOnly"] == {"ConsumerVisibilityTimeout": "2"}
+    sqs = localstack.session().client("sqs", endpoint_url=moto)
+    queue = stack_file["outputs"]["EmailQueueUrl"]
+    assert sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["VisibilityTimeout"])["Attributes"] == {
+        "VisibilityTimeout": "2"}

@@ -240,13 +240,26 @@ impl Stack {
         Stack::provision_at(&emulator.endpoint, &[], None)
     }
 
-    /// As `provision`, for the emulator at `endpoint`, with template parameters and the local
-    /// API's URL as the `ApiUrl` output.
+    /// As `provision`, for the emulator at `endpoint`, with template parameters (checked
+    /// against the template's constraints, as CloudFormation checks them) and the local API's
+    /// URL as the `ApiUrl` output.
     pub fn provision_at(endpoint: &str, parameters: &[(&str, &str)], api_url: Option<&str>) -> Stack {
+        Stack::provision_with(endpoint, parameters, &[], api_url)
+    }
+
+    /// As `provision_at`, plus `local_only` values a deploy would refuse, taken on purpose by
+    /// the local twin only (e.g. a visibility timeout of seconds, to watch retries in a demo).
+    pub fn provision_with(
+        endpoint: &str,
+        parameters: &[(&str, &str)],
+        local_only: &[(&str, &str)],
+        api_url: Option<&str>,
+    ) -> Stack {
         // Short: physical names derive from it and some AWS names are capped at 48 characters.
         let name = format!("t{}", &ulid::Ulid::new().to_string().to_lowercase()[18..]);
-        let mut extra: Vec<String> =
-            parameters.iter().flat_map(|(k, v)| ["--param".to_owned(), format!("{k}={v}")]).collect();
+        let flag = |flag: &str, (k, v): &(&str, &str)| [flag.to_owned(), format!("{k}={v}")];
+        let mut extra: Vec<String> = parameters.iter().flat_map(|p| flag("--param", p)).collect();
+        extra.extend(local_only.iter().flat_map(|p| flag("--local-only-param", p)));
         if let Some(url) = api_url {
             extra.extend(["--api-url".to_owned(), url.to_owned()]);
         }

@@ -16,3 +16,8 @@ echo "== sam validate (SAM translator)"
 "$venv/bin/sam" validate --template-file template.yaml --region "$AWS_DEFAULT_REGION"
 echo "== sam validate --lint"
 "$venv/bin/sam" validate --lint --template-file template.yaml --region "$AWS_DEFAULT_REGION"
+echo "== actionlint .github/workflows"
+# The workflows run only on GitHub (README, Continuous integration); this is the check they get
+# here. actionlint also runs shellcheck on each `run:` script when shellcheck is on PATH (as on
+# GitHub's runners) and skips it otherwise: the scripts are kept clean under both.
+"$venv/bin/actionlint" .github/workflows/*.yml

@@ -25,7 +25,9 @@ lint: venv
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
 
+# Headless Chromium and chromedriver (Debian packages) for the dashboard's browser test.
 test-rust: venv
+	tools/install-debian-packages.sh
 	cargo test --workspace --locked
 
 test-tools: venv

@@ -22,7 +22,11 @@ pub const SWEEPER_GRACE_SECONDS: u64 = 3;
 pub fn options(mode: Mode) -> Options {
     Options {
         mode,
-        parameters: vec![
+        parameters: Vec::new(),
+        // Both below what a deploy accepts (a visibility timeout under the consumer's 10 s
+        // timeout, a grace period under 30 s): local only, to watch in seconds what takes
+        // minutes in AWS.
+        local_only: vec![
             ("ConsumerVisibilityTimeout".into(), "2".into()),
             ("SweeperGraceSeconds".into(), SWEEPER_GRACE_SECONDS.to_string()),
         ],
@@ -108,6 +112,7 @@ async fn run(system: &LocalSystem) -> Result<(), ProbeError> {
         system.emulator.endpoint,
         probe.tokens.issuer()
     );
+    println!("Dashboard {} (live while the demo runs: open it to watch)", system.dashboard_url);
     println!(
         "Customers sign in as themselves (the token's sub is the customer ID); {STAFF_MEMBER}'s token carries {}.\n",
         probe.staff_scope
@@ -207,7 +212,17 @@ async fn run(system: &LocalSystem) -> Result<(), ProbeError> {
 
     crate::lifecycle_demo::run(system, &probe, &timeline, &mut rx, &order_id).await?;
 
-    summary(&probe).await
+    summary(&probe).await?;
+    metrics_summary(system);
+    Ok(())
+}
+
+/// The counts the dashboard shows, from the same aggregator of the functions' EMF lines.
+fn metrics_summary(system: &LocalSystem) {
+    println!("\nMetrics, from the functions' EMF lines (the dashboard's numbers)");
+    for line in system.dashboard.summary().lines() {
+        println!("  {line}");
+    }
 }
 
 /// Step 2: identity comes from the token. Without one, API Gateway's authorizer refuses the

@@ -13,18 +13,26 @@
 //! - `stream`: Lambda's DynamoDB Streams event source (per-shard order, batches, partial batch
 //!   responses, retries, bisect on error, the on-failure destination).
 //!
+//! The runner also serves a live dashboard page on 127.0.0.1 (`dashboard`): the functions'
+//! metrics read from their EMF lines as CloudWatch reads them (`metrics`), the last requests and
+//! deliveries (`flow`), and the emulator's queues and dead-letter queues with redrive (`queues`).
+//!
 //! Functions run from the same code and environment as in AWS: in this process (`functions`)
 //! or under `cargo lambda watch`, reached through the Lambda Invoke API (`invoke`).
 
 pub mod api;
 pub mod authorizer;
+pub mod dashboard;
 pub mod demo;
+pub mod flow;
 pub mod functions;
 pub mod invoke;
 pub mod lifecycle_demo;
+pub mod metrics;
 pub mod oidc;
 pub mod poller;
 pub mod probe;
+pub mod queues;
 pub mod schedule;
 pub mod stream;
 pub mod system;

@@ -32,6 +32,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             let options = Options {
                 mode,
                 parameters: Vec::new(),
+                local_only: Vec::new(),
                 api_port: flag("--port").map(|p| p.parse().unwrap_or_else(|_| usage())),
             };
             let system = LocalSystem::start(options).await?;
@@ -59,6 +60,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             eprintln!(
                 "\nThe shop runs locally. API: {}  emulator: {}  token issuer: {issuer}",
                 system.api_url, system.emulator.endpoint
+            );
+            eprintln!(
+                "Dashboard: {} (live: orders, consumers, queues and DLQs with redrive, the event flow)",
+                system.dashboard_url
             );
             eprintln!("Stack outputs written to {path}, the functions' environment to {}.", env_file.display());
             eprintln!(

@@ -4,6 +4,8 @@
 
 use crate::api::{self, Api, Authorization, Route, TokenBucket};
 use crate::authorizer::{JwtAuthorizer, JwtConfig};
+use crate::dashboard::{self, Dashboard};
+use crate::flow::Flow;
 use crate::functions;
 use crate::invoke::Invoker;
 use crate::oidc::{self, BoundIssuer, Issuer, Tokens};
@@ -29,8 +31,11 @@ pub enum Mode {
 #[derive(Debug, Clone)]
 pub struct Options {
     pub mode: Mode,
-    /// Template parameters, e.g. a short `ConsumerVisibilityTimeout` for the demo.
+    /// Template parameters, checked against the template's constraints as a deploy checks them.
     pub parameters: Vec<(String, String)>,
+    /// Values a deploy would refuse, taken on purpose by the local twin only: the demo's
+    /// two-second visibility timeout, the benchmark's lifted throttle.
+    pub local_only: Vec<(String, String)>,
     /// Port of the local HTTP API; a free one when `None`.
     pub api_port: Option<u16>,
 }
@@ -51,6 +56,10 @@ pub struct LocalSystem {
     pub emulator: Emulator,
     pub stack: Stack,
     pub api_url: String,
+    /// The live dashboard page (`dashboard`), on its own port beside the API.
+    pub dashboard_url: String,
+    /// What the page shows: the metrics of the functions' EMF lines and the event flow.
+    pub dashboard: Arc<Dashboard>,
     /// Mints access tokens of the local issuer (the stack's `JwtIssuer`), as its `POST /token` does.
     pub tokens: Tokens,
     issuer: Option<Issuer>,
@@ -68,6 +77,10 @@ fn function_env(stack: &Stack, logical: &str) -> Env {
 
 /// The stack as the local twin provisions it: trusting the local issuer (`JwtIssuer`, and
 /// `JwtAudience` = the audience it mints), unless the caller names an issuer itself.
+fn borrowed(pairs: &[(String, String)]) -> Vec<(&str, &str)> {
+    pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
+}
+
 fn with_local_issuer(parameters: &[(String, String)], issuer: &str) -> Vec<(String, String)> {
     let mut parameters = parameters.to_vec();
     if !parameters.iter().any(|(name, _)| name == "JwtIssuer") {
@@ -124,10 +137,10 @@ impl LocalSystem {
         let stack = {
             let (endpoint, url) = (emulator.endpoint.clone(), api_url.clone());
             let params = with_local_issuer(&options.parameters, bound.url());
+            let local_only = options.local_only.clone();
             // Provisioning runs the Python tool; keep the runtime free meanwhile.
             tokio::task::spawn_blocking(move || {
-                let params: Vec<(&str, &str)> = params.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-                Stack::provision_at(&endpoint, &params, Some(&url))
+                Stack::provision_with(&endpoint, &borrowed(&params), &borrowed(&local_only), Some(&url))
             })
             .await
             .expect("provision")
@@ -181,13 +194,38 @@ impl LocalSystem {
         let (observations, _) = broadcast::channel(1024);
         let mut tasks = Vec::new();
 
+        // The dashboard: the functions' metrics (collected from the process's EMF lines, or
+        // from cargo lambda's output), the flow of requests and deliveries, the emulator's queues.
+        let flow = Arc::new(Flow::default());
+        let services: HashMap<String, String> =
+            stack.functions.iter().map(|(logical, def)| (logical.clone(), def.binary.clone())).collect();
+        tasks.push(tokio::spawn(dashboard::record_deliveries(
+            flow.clone(),
+            services,
+            observations.subscribe(),
+            stopped.clone(),
+        )));
+        let dashboard = Arc::new(Dashboard::new(
+            crate::metrics::collected(),
+            flow.clone(),
+            dashboard::watched(&stack),
+            api_url.clone(),
+            &aws,
+        ));
+        let dashboard_listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+        let dashboard_url = format!("http://127.0.0.1:{}/dashboard", dashboard_listener.local_addr()?.port());
+        tasks.push(tokio::spawn(dashboard::serve(dashboard.clone(), dashboard_listener, stopped.clone())));
+
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", api_port)).await?;
         let throttle = match (stack.api.throttling_rate_limit, stack.api.throttling_burst_limit) {
             (Some(rate), Some(burst)) => Some(TokenBucket::new(rate, burst, std::time::Instant::now())),
             _ => None,
         };
         let api = Arc::new(Api { routes, invoker: invoker.clone(), domain: format!("127.0.0.1:{api_port}"), throttle });
-        let router = axum::Router::new().fallback(api::handle).with_state(api);
+        let router = axum::Router::new()
+            .fallback(api::handle)
+            .with_state(api)
+            .layer(axum::middleware::from_fn_with_state(flow, dashboard::record_requests));
         let mut api_stop = stopped.clone();
         tasks.push(tokio::spawn(async move {
             let shutdown = async move {
@@ -252,6 +290,8 @@ impl LocalSystem {
             emulator,
             stack,
             api_url,
+            dashboard_url,
+            dashboard,
             tokens,
             issuer: Some(issuer),
             aws,
@@ -269,6 +309,7 @@ impl LocalSystem {
         let mut outputs = self.stack.outputs.clone();
         outputs.insert("ApiUrl".into(), self.api_url.clone());
         outputs.insert("EmulatorEndpoint".into(), self.emulator.endpoint.clone());
+        outputs.insert("LocalDashboardUrl".into(), self.dashboard_url.clone());
         outputs.entry("JwtIssuerUrl".into()).or_insert_with(|| self.tokens.issuer().to_owned());
         outputs
     }
@@ -320,7 +361,14 @@ async fn start_cargo_lambda(
         .stdin(std::process::Stdio::null())
         .process_group(0)
         .kill_on_drop(true);
-    let child = command.spawn()?;
+    // The functions print their EMF lines to stdout, as in Lambda: read them from there for the
+    // dashboard (in process they reach it through `shared::telemetry`'s sink), and pass every
+    // line on to ours.
+    command.stdout(std::process::Stdio::piped());
+    let mut child = command.spawn()?;
+    if let Some(stdout) = child.stdout.take() {
+        tokio::spawn(pass_on_and_collect(stdout, crate::metrics::collected()));
+    }
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
         if std::time::Instant::now() > deadline {
@@ -330,6 +378,18 @@ async fn start_cargo_lambda(
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     Ok(child)
+}
+
+/// Copies cargo lambda's output to ours line by line, counting the EMF lines among it.
+async fn pass_on_and_collect(stdout: tokio::process::ChildStdout, metrics: crate::metrics::Metrics) {
+    use tokio::io::AsyncBufReadExt;
+    let mut lines = tokio::io::BufReader::new(stdout).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        if line.contains("\"_aws\"") {
+            let _ = metrics.record(&line);
+        }
+        println!("{line}");
+    }
 }
 
 /// cargo lambda starts cargo and the functions as children: stop the whole group, by its PID.

@@ -9,7 +9,8 @@ use std::time::Duration;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cargo_lambda_watch_loop_serves_the_functions_against_the_emulator() {
     let port = testkit::free_port();
-    let options = Options { mode: Mode::CargoLambda { port }, parameters: Vec::new(), api_port: None };
+    let options =
+        Options { mode: Mode::CargoLambda { port }, parameters: Vec::new(), local_only: Vec::new(), api_port: None };
     let system = LocalSystem::start(options).await.expect("cargo lambda watch starts");
     let probe = Probe::new(&system);
     let mut rx = system.observations.subscribe();

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests need beyond the Rust toolchain and Python: headless
 # Chromium and its WebDriver server (chromedriver), for the local dashboard's browser test
-# (local/tests/dashboard_browser.rs).
+# (local/tests/dashboard.rs).
 # Idempotent: does nothing when every package is installed already, so `make test` can call it
 # each time. Needs root (or sudo) and apt-get, as on the CI's Debian machine.
 set -euo pipefail

@@ -1,6 +1,7 @@
 //! The local dashboard: one static page (`dashboard.html`, inline CSS and JS, no build step)
 //! and the JSON it polls, served by the runner on 127.0.0.1 beside the API. It shows what the
-//! AWS dashboard shows, from the same EMF lines (`metrics`) and from the emulator (`queues`):
+//! AWS dashboard shows, from the same EMF lines (`metrics`) and from the emulator (through
+//! `ops::dlq`, the primitives `shop-ops dlq` runs on):
 //! orders per minute, each consumer's counts and lag, queue and DLQ depths, the last events
 //! (`flow`), each DLQ's messages, and a redrive button per DLQ.
 //!
@@ -15,13 +16,13 @@
 use crate::flow::{self, Flow};
 use crate::metrics::{Metrics, Summary};
 use crate::poller::Observation;
-use crate::queues::{self, DeadLetter, Depth};
 use axum::body::Body;
 use axum::extract::{Path, Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::Response;
 use axum::routing::{get, post};
+use ops::dlq::{self, DeadLetter, Depth};
 use serde::Serialize;
 use serde_json::json;
 use std::collections::HashMap;
@@ -42,6 +43,8 @@ pub const MINUTES_SHOWN: i64 = 15;
 pub const LAG_MINUTES: i64 = 5;
 /// The emulator is read at most this often, however many pages poll.
 pub const EMULATOR_READ_EVERY: Duration = Duration::from_millis(800);
+/// Messages of a dead-letter queue the state lists (the page says "Showing n of depth").
+pub const PEEK_MAX: usize = 10;
 
 /// Where a function's failed input ends up.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,13 +93,60 @@ pub fn watched(stack: &Stack) -> Vec<Watched> {
     watched
 }
 
+/// A queue's depth as the page reads it (`visible`, `inFlight`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct QueueDepth {
+    visible: u64,
+    in_flight: u64,
+}
+
+impl From<&Depth> for QueueDepth {
+    fn from(depth: &Depth) -> QueueDepth {
+        QueueDepth { visible: depth.messages, in_flight: depth.in_flight }
+    }
+}
+
+/// A dead letter as the page lists it: the fields of [`DeadLetter`] it shows, `sentAt` in Unix
+/// milliseconds. Not the receive count, which every peek raises (the page redraws the list
+/// only when it changes, so that a Redrive button keeps its focus), nor the body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ListedLetter {
+    message_id: String,
+    event_type: Option<String>,
+    event_id: Option<String>,
+    order_id: Option<String>,
+    correlation_id: Option<String>,
+    /// `ErrorKind` (the harness dead-lettered it: `permanent`, ...) or EventBridge's
+    /// `ERROR_CODE`; absent when SQS moved it after `maxReceiveCount` receives.
+    error_kind: Option<String>,
+    error_reason: Option<String>,
+    sent_at: Option<i64>,
+}
+
+impl From<DeadLetter> for ListedLetter {
+    fn from(letter: DeadLetter) -> ListedLetter {
+        ListedLetter {
+            message_id: letter.message_id,
+            event_type: letter.event_type,
+            event_id: letter.event_id,
+            order_id: letter.order_id,
+            correlation_id: letter.correlation_id,
+            error_kind: letter.error_kind,
+            error_reason: letter.error_reason,
+            sent_at: letter.sent_at.map(|t| t.timestamp_millis()),
+        }
+    }
+}
+
 /// What the emulator holds for one consumer, as last read.
 #[derive(Debug, Clone, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
 struct QueueView {
-    queue: Option<Depth>,
-    dead_letters: Option<Depth>,
-    messages: Vec<DeadLetter>,
+    queue: Option<QueueDepth>,
+    dead_letters: Option<QueueDepth>,
+    messages: Vec<ListedLetter>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -135,11 +185,11 @@ struct ConsumerState {
     poison: f64,
     failed_by_kind: std::collections::BTreeMap<String, f64>,
     lag: Lag,
-    queue: Option<Depth>,
+    queue: Option<QueueDepth>,
     /// `dlq` or `failure-destination`.
     dead_letter_kind: &'static str,
-    dead_letters: Option<Depth>,
-    messages: Vec<DeadLetter>,
+    dead_letters: Option<QueueDepth>,
+    messages: Vec<ListedLetter>,
     /// Where to POST to redrive its DLQ; none for a failure destination.
     redrive: Option<String>,
 }
@@ -195,17 +245,20 @@ impl Dashboard {
                 Source::Stream { failure_url } => (None, failure_url.as_ref()),
             };
             let mut q = QueueView::default();
-            let result: Result<(), queues::QueueError> = async {
+            let result: Result<(), ops::error::Failure> = async {
                 if let Some(url) = queue_url {
-                    q.queue = Some(queues::depth(&self.sqs, url).await?);
+                    q.queue = Some((&dlq::depth(&self.sqs, url).await?).into());
                 }
                 if let Some(url) = dead_url {
-                    let depth = queues::depth(&self.sqs, url).await?;
-                    // Peek only when there is something to see: every peek is a receive.
+                    let depth = dlq::depth(&self.sqs, url).await?;
+                    // Peek only when there is something to see: every peek is a receive. No more
+                    // than the depth: the peek stops there instead of long-polling for more.
                     if depth.total() > 0 {
-                        q.messages = queues::peek(&self.sqs, url).await?;
+                        let max = usize::try_from(depth.total()).unwrap_or(PEEK_MAX).min(PEEK_MAX);
+                        let letters = dlq::peek(&self.sqs, url, max).await?;
+                        q.messages = letters.into_iter().map(ListedLetter::from).collect();
                     }
-                    q.dead_letters = Some(depth);
+                    q.dead_letters = Some((&depth).into());
                 }
                 Ok(())
             }
@@ -314,8 +367,9 @@ impl Dashboard {
         })
     }
 
-    /// Moves `service`'s dead-letter messages back to its queue; how many.
-    pub async fn redrive(&self, service: &str) -> Result<usize, RedriveError> {
+    /// Moves `service`'s dead-letter messages back to its queue ([`dlq::move_by_hand`]: those
+    /// it holds when the redrive starts, body and attributes unchanged); how many.
+    pub async fn redrive(&self, service: &str) -> Result<u64, RedriveError> {
         let consumer = self
             .consumers
             .iter()
@@ -324,11 +378,12 @@ impl Dashboard {
         let Source::Queue { queue_url, dlq_url: Some(dlq_url) } = &consumer.source else {
             return Err(RedriveError::Unknown(service.to_owned()));
         };
-        let moved =
-            queues::redrive(&self.sqs, dlq_url, queue_url).await.map_err(|e| RedriveError::Emulator(e.to_string()))?;
+        // Not while this dashboard reads the emulator: a peek hides what it reads for a moment.
+        let mut last_read = self.last_read.lock().await;
+        let moved = dlq::move_by_hand(&self.sqs, dlq_url, queue_url, |_, _| {}).await;
         // The next poll shows the queues as they are now, not as last read.
-        *self.last_read.lock().await = None;
-        Ok(moved)
+        *last_read = None;
+        moved.map_err(|e| RedriveError::Emulator(e.to_string()))
     }
 }
 

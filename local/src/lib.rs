@@ -15,7 +15,8 @@
 //!
 //! The runner also serves a live dashboard page on 127.0.0.1 (`dashboard`): the functions'
 //! metrics read from their EMF lines as CloudWatch reads them (`metrics`), the last requests and
-//! deliveries (`flow`), and the emulator's queues and dead-letter queues with redrive (`queues`).
+//! deliveries (`flow`), and the emulator's queues and dead-letter queues with redrive (read and
+//! moved by `ops::dlq`, the same functions `shop-ops dlq` runs on).
 //!
 //! Functions run from the same code and environment as in AWS: in this process (`functions`)
 //! or under `cargo lambda watch`, reached through the Lambda Invoke API (`invoke`).
@@ -32,7 +33,6 @@ pub mod metrics;
 pub mod oidc;
 pub mod poller;
 pub mod probe;
-pub mod queues;
 pub mod schedule;
 pub mod stream;
 pub mod system;

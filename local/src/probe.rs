@@ -4,7 +4,6 @@
 
 use crate::oidc::Tokens;
 use aws_sdk_dynamodb::types::AttributeValue;
-use aws_sdk_sqs::types::QueueAttributeName;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -197,18 +196,8 @@ impl Probe {
 
     /// Messages visible plus in flight in the queue named by a stack output.
     pub async fn depth(&self, queue_output: &str) -> Result<i64, ProbeError> {
-        let out = self
-            .sqs
-            .get_queue_attributes()
-            .queue_url(self.output(queue_output))
-            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
-            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
-            .send()
-            .await?;
-        let attrs = out.attributes.unwrap_or_default();
-        let count = |name| attrs.get(&name).and_then(|v| v.parse::<i64>().ok()).unwrap_or(0);
-        Ok(count(QueueAttributeName::ApproximateNumberOfMessages)
-            + count(QueueAttributeName::ApproximateNumberOfMessagesNotVisible))
+        let depth = ops::dlq::depth(&self.sqs, self.output(queue_output)).await?;
+        Ok(i64::try_from(depth.total())?)
     }
 
     /// The bodies in a queue, read without taking them (visibility timeout 0).

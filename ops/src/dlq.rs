@@ -1,6 +1,10 @@
 //! The consumers' dead-letter queues: how deep each is, what is in one (without consuming it),
 //! moving its messages back to the consumer's queue, and purging it.
 //!
+//! The primitives ([`depth`], [`DeadLetter::of`], [`peek`], [`move_by_hand`]) are the only ones
+//! in the workspace: the `shop-ops dlq` commands below and the local dashboard
+//! (`local/src/dashboard.rs`, its DLQ list and Redrive button) both call them.
+//!
 //! A dead letter is the EventBridge event the consumer's queue received, unchanged, with the
 //! harness's `ErrorKind` and `ErrorReason` message attributes when it dead-lettered the message
 //! itself (a permanent failure or poison), or EventBridge's `ERROR_CODE` and `ERROR_MESSAGE`
@@ -42,6 +46,13 @@ pub struct Depth {
     pub messages: u64,
     /// Received and not yet deleted nor visible again (`ApproximateNumberOfMessagesNotVisible`).
     pub in_flight: u64,
+}
+
+impl Depth {
+    /// Everything the queue holds: available plus in flight.
+    pub fn total(&self) -> u64 {
+        self.messages + self.in_flight
+    }
 }
 
 pub async fn depth(sqs: &aws_sdk_sqs::Client, url: &str) -> Result<Depth, Failure> {
@@ -95,10 +106,10 @@ pub async fn list(target: &Target) -> Result<Done, Failure> {
             row.consumer.name(),
             row.queue.messages,
             row.queue.in_flight,
-            row.dead_letter_queue.messages + row.dead_letter_queue.in_flight
+            row.dead_letter_queue.total()
         );
     }
-    let dead: u64 = rows.iter().map(|r| r.dead_letter_queue.messages + r.dead_letter_queue.in_flight).sum();
+    let dead: u64 = rows.iter().map(|r| r.dead_letter_queue.total()).sum();
     text += &if dead == 0 {
         "No dead letters.".to_owned()
     } else {
@@ -110,7 +121,8 @@ pub async fn list(target: &Target) -> Result<Done, Failure> {
     Ok(Done::new(serde_json::json!({"target": target.json(), "consumers": rows}), text))
 }
 
-/// One dead letter, as `show` describes it.
+/// One dead letter, as an operator reads it: which event, and why it is there (`show`, and
+/// the local dashboard's list).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DeadLetter {
@@ -119,6 +131,8 @@ pub struct DeadLetter {
     pub event_type: Option<String>,
     pub event_id: Option<String>,
     pub order_id: Option<String>,
+    /// Our envelope's `correlationId`: the request the event came from.
+    pub correlation_id: Option<String>,
     /// The EventBridge `source` (`shop.checkout`, ...).
     pub source: Option<String>,
     /// SQS's `ApproximateReceiveCount`: receives in the consumer's queue when SQS moved it
@@ -165,6 +179,7 @@ impl DeadLetter {
             event_type: field(&["detail", "type"]).or_else(|| field(&["detail-type"])),
             event_id: field(&["detail", "eventId"]),
             order_id: field(&["detail", "orderId"]),
+            correlation_id: field(&["detail", "correlationId"]),
             source: field(&["source"]),
             receive_count: system(MessageSystemAttributeName::ApproximateReceiveCount).and_then(|c| c.parse().ok()),
             first_received_at: at(MessageSystemAttributeName::ApproximateFirstReceiveTimestamp),
@@ -184,11 +199,12 @@ impl DeadLetter {
         let mut text = format!("message {}\n", self.message_id);
         if self.readable {
             text += &format!(
-                "  event      {} {} (source {})\n  order      {}\n",
+                "  event      {} {} (source {})\n  order      {} (correlation {})\n",
                 or(&self.event_type),
                 or(&self.event_id),
                 or(&self.source),
-                or(&self.order_id)
+                or(&self.order_id),
+                or(&self.correlation_id)
             );
         } else {
             let head: String = self.body.chars().take(200).collect();
@@ -208,22 +224,11 @@ impl DeadLetter {
     }
 }
 
-/// `dlq show`: every message of the consumer's DLQ (up to `max`), left in the queue.
-///
-/// Seen messages are hidden for [`LOOK_SECONDS`] so that each receive returns new ones, then
-/// made visible again at once (`ChangeMessageVisibility` 0): nothing is deleted, and after
-/// `show` the queue holds and shows exactly what it held. A receive with a visibility timeout
-/// of 0 would leave nothing hidden, but then every receive may return the same ten messages
-/// and a longer queue could never be listed whole.
+/// `dlq show`: every message of the consumer's DLQ (up to `max`), left in the queue ([`peek`]).
 pub async fn show(target: &Target, consumer: Consumer, max: usize) -> Result<Done, Failure> {
     let sqs = sqs(target);
     let url = target.dead_letter_queue_url(consumer)?;
-    let mut seen: Vec<DeadLetter> = Vec::new();
-    let mut handles: Vec<String> = Vec::new();
-    let looked = look(&sqs, url, max, &mut seen, &mut handles).await;
-    let restored = restore(&sqs, url, &handles).await;
-    looked?;
-    restored?;
+    let seen = peek(&sqs, url, max).await?;
     let label = format!("{consumer}'s dead-letter queue");
     let text = if seen.is_empty() {
         format!("{label} is empty: nothing to show ({}).", target.describe())
@@ -244,6 +249,28 @@ pub async fn show(target: &Target, consumer: Consumer, max: usize) -> Result<Don
         "messages": seen,
     });
     Ok(Done::new(json, text.trim_end().to_owned()))
+}
+
+/// Up to `max` messages of a queue, left in it, oldest sent first.
+///
+/// Seen messages are hidden for [`LOOK_SECONDS`] so that each receive returns new ones, then
+/// made visible again at once (`ChangeMessageVisibility` 0): nothing is deleted, and afterwards
+/// the queue holds and shows exactly what it held. A receive with a visibility timeout of 0
+/// would leave nothing hidden, but then every receive may return the same ten messages and a
+/// longer queue could never be listed whole; and each receive long-polls ([`WAIT_SECONDS`]), so
+/// an empty answer means the end of the queue, not a short poll's sample. Each look counts as
+/// a receive, which a dead-letter queue (no redrive policy of its own) does not act on.
+/// Stopping at `max` spares the last, empty, long poll when the caller knows the depth.
+pub async fn peek(sqs: &aws_sdk_sqs::Client, url: &str, max: usize) -> Result<Vec<DeadLetter>, Failure> {
+    let mut seen: Vec<DeadLetter> = Vec::new();
+    let mut handles: Vec<String> = Vec::new();
+    let looked = look(sqs, url, max, &mut seen, &mut handles).await;
+    let restored = restore(sqs, url, &handles).await;
+    looked?;
+    restored?;
+    // A stable order, whatever order the receives returned them in.
+    seen.sort_by(|a, b| (a.sent_at, &a.message_id).cmp(&(b.sent_at, &b.message_id)));
+    Ok(seen)
 }
 
 async fn look(
@@ -334,10 +361,7 @@ struct Redriven {
 ///
 /// In AWS, an SQS message move task with the consumer's queue named as the destination:
 /// messages the harness dead-lettered itself were sent, not moved by SQS, so SQS has no source
-/// queue on record for them. Locally (moto has no move tasks) the same by hand: receive, send
-/// to the queue with the body and message attributes unchanged, then delete, until the DLQ is
-/// empty; the send comes before the delete, so a crash duplicates a message at worst (the
-/// consumers are idempotent) and never loses one.
+/// queue on record for them. Locally (moto has no move tasks) the same by hand, [`move_by_hand`].
 pub async fn redrive(target: &Target, consumer: Consumer, wait: bool, rate: Option<i32>) -> Result<Done, Failure> {
     let sqs = sqs(target);
     let dlq = depth(&sqs, target.dead_letter_queue_url(consumer)?).await?;
@@ -352,13 +376,16 @@ pub async fn redrive(target: &Target, consumer: Consumer, wait: bool, rate: Opti
         task_handle: None,
         failure_reason: None,
     };
-    let empty = dlq.messages + dlq.in_flight == 0;
+    let empty = dlq.total() == 0;
     if empty && !target.is_local() {
         let text = format!("{consumer}'s dead-letter queue is empty: nothing to redrive ({}).", target.describe());
         return Ok(Done::new(done, text));
     }
     if target.is_local() {
-        done.moved = move_by_hand(&sqs, &dlq, &queue, consumer).await?;
+        done.moved = move_by_hand(&sqs, &dlq.url, &queue.url, |moved, held| {
+            progress(format!("{consumer}: moved {moved} of ~{held} message(s) back to its queue"))
+        })
+        .await?;
         done.status = if done.moved == 0 { "empty".into() } else { "moved".into() };
     } else {
         start_move_task(&sqs, &dlq, &queue, consumer, wait, rate, &mut done).await?;
@@ -385,27 +412,39 @@ pub async fn redrive(target: &Target, consumer: Consumer, wait: bool, rate: Opti
     Ok(Done::new(done, text).with_exit(exit))
 }
 
-async fn move_by_hand(
+/// Moves the messages the dead-letter queue `dlq_url` holds when it starts back to `queue_url`,
+/// by hand: the local stand-in for SQS's message move task, which moto does not implement. The
+/// number moved; `progress(moved, held)` after each batch.
+///
+/// Each message is received (hidden for [`MOVE_SECONDS`]), sent to the queue with its body and
+/// message attributes unchanged, then deleted: the send comes before the delete, so a crash
+/// duplicates a message at worst (the consumers are idempotent) and never loses one. It stops
+/// after as many messages as the queue held when it started (`ApproximateNumberOfMessages` plus
+/// `...NotVisible`): a message dead-lettered again while it runs, its cause not fixed, is left
+/// for the next redrive instead of going round for ever. Receives long-poll ([`WAIT_SECONDS`]),
+/// so a message that another reader ([`peek`]) hides for a moment is still found.
+pub async fn move_by_hand(
     sqs: &aws_sdk_sqs::Client,
-    dlq: &Depth,
-    queue: &Depth,
-    consumer: Consumer,
+    dlq_url: &str,
+    queue_url: &str,
+    mut progress: impl FnMut(u64, u64),
 ) -> Result<u64, Failure> {
+    let held = depth(sqs, dlq_url).await?.total();
     let mut moved = 0;
-    loop {
+    while moved < held {
         let out = sqs
             .receive_message()
-            .queue_url(&dlq.url)
-            .max_number_of_messages(10)
+            .queue_url(dlq_url)
+            .max_number_of_messages(i32::try_from((held - moved).min(10)).unwrap_or(10))
             .visibility_timeout(MOVE_SECONDS)
             .wait_time_seconds(WAIT_SECONDS)
             .message_system_attribute_names(MessageSystemAttributeName::All)
             .message_attribute_names("All")
             .send()
             .await
-            .map_err(|e| error::aws(&format!("receiving from {}", dlq.url), e))?;
+            .map_err(|e| error::aws(&format!("receiving from {dlq_url}"), e))?;
         if out.messages().is_empty() {
-            return Ok(moved);
+            break;
         }
         for message in out.messages() {
             let stop = |what: String| {
@@ -415,22 +454,23 @@ async fn move_by_hand(
                 ))
             };
             sqs.send_message()
-                .queue_url(&queue.url)
+                .queue_url(queue_url)
                 .message_body(message.body().unwrap_or_default())
-                .set_message_attributes(message.message_attributes().cloned())
+                .set_message_attributes(message.message_attributes().filter(|a| !a.is_empty()).cloned())
                 .send()
                 .await
-                .map_err(|e| stop(error::aws(&format!("sending to {}", queue.url), e).message))?;
+                .map_err(|e| stop(error::aws(&format!("sending to {queue_url}"), e).message))?;
             sqs.delete_message()
-                .queue_url(&dlq.url)
+                .queue_url(dlq_url)
                 .receipt_handle(message.receipt_handle().unwrap_or_default())
                 .send()
                 .await
-                .map_err(|e| stop(error::aws(&format!("deleting from {}", dlq.url), e).message))?;
+                .map_err(|e| stop(error::aws(&format!("deleting from {dlq_url}"), e).message))?;
             moved += 1;
         }
-        progress(format!("{consumer}: moved {moved} of ~{} message(s) back to its queue", dlq.messages.max(moved)));
+        progress(moved, held);
     }
+    Ok(moved)
 }
 
 async fn start_move_task(
@@ -552,7 +592,7 @@ pub async fn redrive_status(target: &Target, consumer: Consumer) -> Result<Done,
 pub async fn purge(target: &Target, consumer: Consumer, yes: bool) -> Result<Done, Failure> {
     let sqs = sqs(target);
     let dlq = depth(&sqs, target.dead_letter_queue_url(consumer)?).await?;
-    let count = dlq.messages + dlq.in_flight;
+    let count = dlq.total();
     if count == 0 {
         let text = format!("{consumer}'s dead-letter queue is already empty: nothing to purge.");
         return Ok(Done::new(serde_json::json!({"consumer": consumer, "purged": 0}), text));
@@ -616,6 +656,28 @@ mod tests {
     }
 
     #[test]
+    fn given_a_message_the_harness_dead_lettered_then_its_ids_sent_time_and_reason_are_read() {
+        let body = serde_json::json!({
+            "detail-type": "order.placed",
+            "detail": {"type": "order.placed", "eventId": "ev-1", "orderId": "ord-1", "correlationId": "corr-1"}
+        });
+        let m = message(&body.to_string())
+            .attributes(MessageSystemAttributeName::SentTimestamp, "1767225600000")
+            .message_attributes("ErrorKind", string("permanent"))
+            .message_attributes("ErrorReason", string("customer cust-ghost has no e-mail address"))
+            .build();
+        let letter = DeadLetter::of(&m);
+        assert_eq!(
+            (letter.event_type.as_deref(), letter.event_id.as_deref(), letter.order_id.as_deref()),
+            (Some("order.placed"), Some("ev-1"), Some("ord-1"))
+        );
+        assert_eq!(letter.correlation_id.as_deref(), Some("corr-1"));
+        assert_eq!(letter.error_reason.as_deref(), Some("customer cust-ghost has no e-mail address"));
+        assert_eq!(letter.sent_at, DateTime::from_timestamp_millis(1_767_225_600_000));
+        assert!(letter.text().contains("ord-1 (correlation corr-1)"));
+    }
+
+    #[test]
     fn an_event_eventbridge_could_not_deliver_shows_eventbridge_s_error() {
         let m = message(r#"{"detail-type":"order.placed","detail":{}}"#)
             .message_attributes("ERROR_CODE", string("SQS.AccessDenied"))
@@ -631,7 +693,8 @@ mod tests {
     fn a_poison_message_is_shown_as_such_with_the_start_of_its_body() {
         let letter = DeadLetter::of(&message("not json at all").build());
         assert!(!letter.readable);
-        assert_eq!(letter.event_type, None);
+        assert_eq!(letter.message_id, "m-1");
+        assert_eq!((&letter.event_type, &letter.order_id, &letter.error_kind), (&None, &None, &None));
         assert!(letter.text().contains("(poison): not json at all"));
     }
 

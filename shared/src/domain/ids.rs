@@ -37,6 +37,22 @@ macro_rules! ulid_id {
                 Ulid::from_string(s).map(Self)
             }
         }
+
+        /// A ULID as it is serialised: 26 characters of Crockford base32.
+        #[cfg(feature = "schema")]
+        impl schemars::JsonSchema for $name {
+            fn schema_name() -> std::borrow::Cow<'static, str> {
+                stringify!($name).into()
+            }
+
+            fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+                schemars::json_schema!({
+                    "type": "string",
+                    "description": "A ULID: 26 characters of Crockford base32.",
+                    "pattern": "^[0-7][0-9A-HJKMNP-TV-Z]{25}$"
+                })
+            }
+        }
     };
 }
 
@@ -54,6 +70,7 @@ macro_rules! string_id {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
         #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
         #[serde(transparent)]
         pub struct $name(pub String);
 

@@ -7,6 +7,7 @@ use std::str::FromStr;
 /// The currencies the shop sells in. All have two minor digits, which the loyalty rule
 /// ("one point per whole unit") relies on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub enum Currency {
     EUR,
     USD,

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 /// Only placed orders are announced: a checkout that gives up (declined, expired) never
 /// published `order.placed`, so nobody downstream has anything to undo.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct OrderCancelledV1 {
     pub customer_id: CustomerId,
@@ -45,6 +46,7 @@ impl OrderCancelledV1 {
 
 /// `payment.refunded` v1: the charge of a cancelled order was refunded.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct PaymentRefundedV1 {
     pub customer_id: CustomerId,
@@ -62,6 +64,7 @@ impl EventData for PaymentRefundedV1 {
 
 /// `order.shipped` v1: the warehouse handed the order to a carrier.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct OrderShippedV1 {
     pub customer_id: CustomerId,
@@ -77,6 +80,7 @@ impl EventData for OrderShippedV1 {
 
 /// `order.delivered` v1: the carrier reported the order delivered.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct OrderDeliveredV1 {
     pub customer_id: CustomerId,

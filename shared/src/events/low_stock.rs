@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 /// `inventory.low-stock` v1: an order took a SKU's available stock below its threshold.
 /// The envelope's `orderId` names the order that did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct LowStockV1 {
     pub sku: Sku,

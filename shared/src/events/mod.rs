@@ -37,6 +37,7 @@ pub trait EventData: Serialize + DeserializeOwned {
 
 /// The `detail` of every event we put on the bus.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Envelope<D> {
     /// Ours, stable across EventBridge retries and archive replays: consumers dedupe on it.

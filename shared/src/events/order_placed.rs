@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 /// `order.placed` v1: the payment is captured and the order is final. Published by the
 /// checkout; every downstream concern starts from it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct OrderPlacedV1 {
     pub customer_id: CustomerId,
@@ -15,6 +16,7 @@ pub struct OrderPlacedV1 {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct OrderPlacedLine {
     pub sku: Sku,

@@ -45,6 +45,9 @@ CODE_PLACEHOLDER = "s3://local-placeholder/code.zip"
 # (cargo lambda / a local runner), so their roles, permissions, event source mappings and
 # the HTTP API that fronts them have no use in moto (and moto cannot invoke a Rust binary).
 LOCAL_ONLY_PREFIXES = ("AWS::Lambda::", "AWS::IAM::", "AWS::ApiGatewayV2::")
+# Resource types moto cannot create and nothing local needs: the EventBridge schema registry
+# only documents the events (the contracts/ tests check its content against the generated schemas).
+NOT_EMULATED_PREFIXES = ("AWS::EventSchemas::",)
 
 PSEUDO = {
     "AWS::Region": REGION,
@@ -247,7 +250,9 @@ def split(expanded: dict, parameters: dict[str, str] | None = None) -> tuple[dic
     is a function, the ApiUrl output), for the given parameters (`specialise`)."""
     expanded = specialise(expanded, parameters)
     resources = expanded.get("Resources", {})
-    dropped = {lid for lid, r in resources.items() if r["Type"].startswith(LOCAL_ONLY_PREFIXES)}
+    dropped = {
+        lid for lid, r in resources.items() if r["Type"].startswith(LOCAL_ONLY_PREFIXES + NOT_EMULATED_PREFIXES)
+    }
     changed = True
     while changed:
         changed = False

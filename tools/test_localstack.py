@@ -323,6 +323,13 @@ def test_the_local_copy_drops_functions_and_what_depends_on_them():
     assert "ApiUrl" not in kept["Outputs"] and "EventBusName" in kept["Outputs"]
 
 
+def test_the_local_copy_leaves_the_schema_registry_to_aws():
+    """moto cannot create the EventBridge schema registry, and nothing local reads it."""
+    kept, dropped = localstack.split(localstack.expand(localstack.load_template()))
+    assert {"EventSchemaRegistry", "OrderPlacedV1Schema"} <= dropped
+    assert not [r for r in kept["Resources"].values() if r["Type"].startswith("AWS::EventSchemas::")]
+
+
 def _role_statements(expanded: dict, function: str) -> list[dict]:
     """The IAM statements of a function's role, as the SAM translator generates them."""
     role = function + "Role"

@@ -95,6 +95,7 @@ NAME_LIMITS: dict[tuple[str, str], tuple[int, str]] = {
     ("AWS::Events::Archive", "ArchiveName"): (48, r"[\.\-_A-Za-z0-9]+"),
     ("AWS::CloudWatch::Dashboard", "DashboardName"): (255, r"[A-Za-z0-9_\-]+"),
     ("AWS::SNS::Topic", "DisplayName"): (100, r"[^\x00-\x1f]+"),
+    ("AWS::EventSchemas::Registry", "RegistryName"): (64, r"[\.\-_A-Za-z0-9@]+"),
 }
 # Texts that mention the stage, not names (an alarm description's length is checked with the runbooks).
 NOT_NAMES = {("AWS::CloudWatch::Dashboard", "DashboardBody"), ("AWS::CloudWatch::Alarm", "AlarmDescription")}

@@ -154,7 +154,15 @@ def test_the_test_workflow_runs_make_test_on_every_push_and_pull_request_and_whe
     assert {"push", "pull_request", "workflow_call"} <= set(workflow["on"])
     assert workflow["on"]["push"] is None and workflow["on"]["pull_request"] is None, "no branch filter"
     runs = [s.get("run", "") for s in steps(workflow["jobs"]["test"])]
-    assert "make test" in runs
+    assert any(run.strip().splitlines()[-1:] == ["make test"] for run in runs), "a step ends with make test"
+
+
+def test_the_test_workflow_checks_event_schemas_against_the_branch_before_the_change():
+    step = next(s for s in steps(load_workflow("test.yml")["jobs"]["test"]) if "make test" in s.get("run", ""))
+    base = step["env"]["CONTRACTS_BASE"]
+    assert "github.base_ref" in base and "github.event.before" in base, base
+    checkout = next(s for s in steps(load_workflow("test.yml")["jobs"]["test"]) if "checkout" in s.get("uses", ""))
+    assert checkout["with"]["fetch-depth"] == 0, "the baseline's commits must be there to compare with"
 
 
 def test_the_deploy_workflow_deploys_main_and_v_tags_only_after_the_tests_pass():

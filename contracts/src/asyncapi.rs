@@ -8,6 +8,7 @@
 
 use crate::{catalogue, Contract};
 use serde_json::{json, Map, Value};
+use shared::events::routed_pairs;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -71,38 +72,6 @@ pub fn template_rules() -> Vec<Rule> {
     serde_json::from_slice(&output.stdout).expect("the rules as JSON")
 }
 
-/// The (source, detail-type) pairs a rule's pattern routes: its `source` and `detail-type`
-/// lists, for each alternative of a top-level `$or`. Other keys (content filters on `detail`)
-/// narrow which events of a pair arrive; the document carries them in the operation.
-pub fn routed_pairs(pattern: &Value) -> BTreeSet<(String, String)> {
-    let alternatives: Vec<Value> = match pattern.get("$or").and_then(Value::as_array) {
-        None => vec![pattern.clone()],
-        Some(alternatives) => alternatives
-            .iter()
-            .map(|alternative| {
-                let mut merged = pattern.clone();
-                if let (Some(merged), Some(fields)) = (merged.as_object_mut(), alternative.as_object()) {
-                    merged.remove("$or");
-                    merged.extend(fields.clone());
-                }
-                merged
-            })
-            .collect(),
-    };
-    let strings = |v: &Value| -> Vec<String> {
-        v.as_array().into_iter().flatten().filter_map(Value::as_str).map(str::to_owned).collect()
-    };
-    let mut pairs = BTreeSet::new();
-    for alternative in &alternatives {
-        for source in strings(&alternative["source"]) {
-            for detail_type in strings(&alternative["detail-type"]) {
-                pairs.insert((source.clone(), detail_type));
-            }
-        }
-    }
-    pairs
-}
-
 fn message_key(c: &Contract) -> String {
     format!("{}.v{}", c.detail_type, c.version)
 }
@@ -110,6 +79,12 @@ fn message_key(c: &Contract) -> String {
 /// The document, from the catalogue and `rules`.
 pub fn document(rules: &[Rule]) -> Value {
     let contracts = catalogue();
+    // Each rule's routes, read once: a pattern the reading does not understand (a prefix
+    // matcher, say) would misstate who receives what, so it stops the generation.
+    let routes: Vec<(&Rule, BTreeSet<(String, String)>)> = rules
+        .iter()
+        .map(|r| (r, routed_pairs(&r.pattern).unwrap_or_else(|e| panic!("rule {}: {e}", r.name))))
+        .collect();
     let mut channels = Map::new();
     let mut operations = Map::new();
     let mut messages = Map::new();
@@ -162,10 +137,8 @@ pub fn document(rules: &[Rule]) -> Value {
                 "messages": channel_messages
             }),
         );
-        for rule in rules
-            .iter()
-            .filter(|r| routed_pairs(&r.pattern).contains(&((*source).to_owned(), (*detail_type).to_owned())))
-        {
+        let pair = ((*source).to_owned(), (*detail_type).to_owned());
+        for rule in routes.iter().filter(|(_, routed)| routed.contains(&pair)).map(|(rule, _)| rule) {
             operations.insert(
                 format!("{}.receive.{detail_type}", rule.name),
                 json!({

@@ -1,8 +1,9 @@
 //! The AsyncAPI document agrees with the wiring: every event a rule routes is in the catalogue,
 //! every consumer's subscriptions are those of its rule, and every reference resolves.
 
-use contracts::asyncapi::{document, routed_pairs, template_rules};
+use contracts::asyncapi::{document, template_rules};
 use serde_json::Value;
+use shared::events::routed_pairs;
 use std::collections::BTreeSet;
 
 fn refs<'a>(node: &'a Value, found: &mut Vec<&'a str>) {
@@ -25,7 +26,7 @@ fn every_event_a_rule_routes_has_a_contract() {
     let rules = template_rules();
     assert!(rules.len() >= 5, "the consumers' rules: {rules:?}");
     for rule in &rules {
-        let routed = routed_pairs(&rule.pattern);
+        let routed = routed_pairs(&rule.pattern).unwrap_or_else(|e| panic!("{}: {e}", rule.name));
         assert!(!routed.is_empty(), "{} routes no (source, detail-type)", rule.name);
         let unknown: Vec<_> = routed.difference(&published).collect();
         assert!(unknown.is_empty(), "{} routes events with no contract: {unknown:?}", rule.name);

@@ -163,42 +163,6 @@ impl<C> std::ops::Deref for Given<C> {
     }
 }
 
-/// The (source, detail-type) pairs an EventBridge pattern routes: the product of its `source`
-/// and `detail-type` lists, for each alternative of a top-level `$or` (merged with the keys
-/// beside it).
-fn routed_pairs(pattern: &serde_json::Value) -> Result<std::collections::BTreeSet<(String, String)>, String> {
-    let strings = |pattern: &serde_json::Value, field: &str| -> Result<Vec<String>, String> {
-        let values = pattern[field].as_array().ok_or_else(|| format!("a pattern without a {field} list: {pattern}"))?;
-        values
-            .iter()
-            .map(|v| v.as_str().map(str::to_owned).ok_or_else(|| format!("a {field} that is not a plain string: {v}")))
-            .collect()
-    };
-    let alternatives: Vec<serde_json::Value> = match pattern.get("$or").and_then(|v| v.as_array()) {
-        None => vec![pattern.clone()],
-        Some(alternatives) => alternatives
-            .iter()
-            .map(|alternative| {
-                let mut merged = pattern.clone();
-                if let (Some(merged), Some(fields)) = (merged.as_object_mut(), alternative.as_object()) {
-                    merged.remove("$or");
-                    merged.extend(fields.clone());
-                }
-                merged
-            })
-            .collect(),
-    };
-    let mut pairs = std::collections::BTreeSet::new();
-    for alternative in &alternatives {
-        for source in strings(alternative, "source")? {
-            for detail_type in strings(alternative, "detail-type")? {
-                pairs.insert((source.clone(), detail_type));
-            }
-        }
-    }
-    Ok(pairs)
-}
-
 /// Whether the EventBridge rules feeding a consumer's queue (their `EventPattern`s, as
 /// `testkit`'s stack description lists them) route exactly the events it accepts: the same
 /// (source, detail-type) pairs, none missing (lost events) and none extra (poison the
@@ -207,7 +171,7 @@ pub fn rules_match<E: Accepts>(rules: &[serde_json::Value]) -> Result<(), String
     use std::collections::BTreeSet;
     let mut routed = BTreeSet::new();
     for rule in rules {
-        routed.extend(routed_pairs(rule)?);
+        routed.extend(crate::events::routed_pairs(rule)?);
     }
     let accepted: BTreeSet<(String, String)> =
         E::ACCEPTED.iter().map(|(s, t, _)| ((*s).to_owned(), (*t).to_owned())).collect();

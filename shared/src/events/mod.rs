@@ -9,11 +9,13 @@ mod accepts;
 mod lifecycle;
 mod low_stock;
 mod order_placed;
+mod routing;
 
 pub use accepts::Accepts;
 pub use lifecycle::{OrderCancelledV1, OrderDeliveredV1, OrderShippedV1, PaymentRefundedV1};
 pub use low_stock::LowStockV1;
 pub use order_placed::{OrderPlacedLine, OrderPlacedV1, SkuTotal};
+pub use routing::routed_pairs;
 #[doc(hidden)]
 pub use serde_json as __serde_json;
 

@@ -282,16 +282,6 @@ MANAGED = {function: [BASIC] for function in MANIFEST}
 # Reading the expanded template
 # ----------------------------------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def template() -> dict:
-    return localstack.load_template()
-
-
-@pytest.fixture(scope="module")
-def expanded(template) -> dict:
-    return localstack.expand(template)
-
-
 def as_list(value: Any) -> list:
     return value if isinstance(value, list) else [value]
 

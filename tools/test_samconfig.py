@@ -57,11 +57,6 @@ def overrides(env: str) -> dict[str, str]:
     return dict(pair.split("=", 1) for pair in shlex.split(deploy(env)["parameter_overrides"]))
 
 
-@pytest.fixture(scope="module")
-def expanded() -> dict:
-    return localstack.expand(localstack.load_template())
-
-
 def load_workflow(name: str) -> dict:
     workflow = yaml.safe_load((WORKFLOWS / name).read_text())
     # YAML 1.1 reads the key `on` as true.

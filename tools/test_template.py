@@ -110,16 +110,6 @@ CONSUMER_BLOCK = ("Function", "FunctionOrderEvents", "Queue", "DeadLetterQueue",
 # Reading the template
 # --------------------------------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def template() -> dict:
-    return localstack.load_template()
-
-
-@pytest.fixture(scope="module")
-def expanded(template) -> dict:
-    return localstack.expand(template)
-
-
 def of_type(template: dict, kind: str) -> dict[str, dict]:
     return {lid: r for lid, r in template["Resources"].items() if r["Type"] == kind}
 

@@ -180,12 +180,17 @@ impl Checkout {
     /// The order's audit trail: every event, in version order. Seen as the order is.
     pub async fn history(&self, caller: &Caller, id: &str) -> Reply {
         let Ok(order_id) = id.parse::<OrderId>() else { return order_not_found(id) };
-        match self.ports.orders.history(order_id).await {
-            Ok(history) => match Order::replay(order_id, history.iter().map(|r| &r.event)) {
-                Ok(Some(order)) if caller.may_see(&order.customer_id) => json(200, &history_view(order_id, &history)),
-                Ok(_) => order_not_found(id),
-                Err(e) => failed(StoreError::Corrupt(e.to_string()).kind(), &e.to_string()),
-            },
+        // Folded only to learn whose order it is; an unfoldable history is corrupt, as in `load`.
+        let read = self.ports.orders.history(order_id).await.and_then(|history| {
+            let order = Order::replay(order_id, history.iter().map(|r| &r.event))
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            Ok((order, history))
+        });
+        match read {
+            Ok((Some(order), history)) if caller.may_see(&order.customer_id) => {
+                json(200, &history_view(order_id, &history))
+            }
+            Ok(_) => order_not_found(id),
             Err(e) => failed(e.kind(), &e.to_string()),
         }
     }

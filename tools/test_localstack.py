@@ -81,20 +81,34 @@ def new_ulid() -> str:
     return "".join(alphabet[(value >> shift) & 31] for shift in range(125, -1, -5))
 
 
-def order_placed(total: int) -> dict:
+def order_placed(total: int, version: int = 2) -> dict:
+    """An order.placed detail: v2 as the checkout publishes it now (every amount with its
+    currency), or v1 as it did before (bare minor units, one currency), still delivered."""
+    lines = [("MUG", 2, 1250), ("TEE", 1, 2000)]
+    if version == 2:
+        def money(amount: int) -> dict:
+            return {"amount": amount, "currency": "EUR"}
+
+        data = {
+            "customerId": "cust-ada",
+            "lines": [{"sku": sku, "quantity": q, "unitPrice": money(price)} for sku, q, price in lines],
+            "total": money(total),
+        }
+    else:
+        data = {
+            "customerId": "cust-ada",
+            "lines": [{"sku": sku, "quantity": q, "unitPrice": price} for sku, q, price in lines],
+            "total": total,
+            "currency": "EUR",
+        }
     return {
         "eventId": new_ulid(),
         "type": "order.placed",
-        "version": 1,
+        "version": version,
         "occurredAt": "2026-01-01T12:00:00Z",
         "correlationId": f"test-{uuid.uuid4()}",
         "orderId": new_ulid(),
-        "data": {
-            "customerId": "cust-ada",
-            "lines": [{"sku": "MUG", "quantity": 2, "unitPrice": 1250}, {"sku": "TEE", "quantity": 1, "unitPrice": 2000}],
-            "total": total,
-            "currency": "EUR",
-        },
+        "data": data,
     }
 
 
@@ -253,8 +267,9 @@ def test_what_moto_cloudformation_skips_is_applied_through_the_apis(stack, aws):
 # The wiring
 # ----------------------------------------------------------------------------------------------
 
-def test_order_placed_reaches_every_consumer_queue(stack, aws):
-    detail = order_placed(total=4500)
+@pytest.mark.parametrize("version", [2, 1])
+def test_order_placed_reaches_every_consumer_queue(stack, aws, version):
+    detail = order_placed(total=4500, version=version)
     put(aws, stack, detail)
     for concern in CONCERNS:
         messages = received(aws, stack["outputs"][f"{concern}QueueUrl"])
@@ -264,8 +279,9 @@ def test_order_placed_reaches_every_consumer_queue(stack, aws):
         assert body["detail"] == detail
 
 
-def test_a_free_order_is_filtered_out_of_loyalty_only(stack, aws):
-    detail = order_placed(total=0)
+@pytest.mark.parametrize("version", [2, 1])
+def test_a_free_order_is_filtered_out_of_loyalty_only(stack, aws, version):
+    detail = order_placed(total=0, version=version)
     put(aws, stack, detail)
     assert received(aws, stack["outputs"]["LoyaltyQueueUrl"]) == []
     for concern in ("Email", "Inventory", "Analytics", "Recommendations"):

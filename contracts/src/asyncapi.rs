@@ -1,11 +1,13 @@
 //! The AsyncAPI 3.0 document of the order events bus, generated from the catalogue (each
-//! event type a channel, each version a message whose payload is its committed schema, sent by
-//! its `source`) and from template.yaml's EventBridge rules (which consumer receives what), so
-//! that it cannot disagree with the code or with the wiring.
+//! event type a channel, each version a message whose payload is its committed schema), from
+//! what each publishing function declares it sends ([`crate::producers`]), and from
+//! template.yaml's EventBridge rules (which consumer receives what), so that it cannot disagree
+//! with the code or with the wiring.
 //!
 //! The template is read through `tools/localstack.py`'s loader (SAM's own YAML parser, short
 //! tags included), the one reading of the template the emulator tests also rely on.
 
+use crate::producers::{producers, publishes, relayed, RELAY};
 use crate::{catalogue, Contract};
 use serde_json::{json, Map, Value};
 use shared::events::routed_pairs;
@@ -54,22 +56,72 @@ for name, rule in sorted(resources.items()):
 json.dump(rules, sys.stdout)
 "#;
 
+const READ_PUBLISHERS: &str = r#"
+import json, sys
+sys.path.insert(0, "tools")
+from localstack import load_template
+
+def grants(node):
+    if isinstance(node, dict):
+        return any(grants(v) for v in node.values())
+    if isinstance(node, list):
+        return any(grants(v) for v in node)
+    return node == "events:PutEvents"
+resources = load_template()["Resources"]
+json.dump(sorted(name for name, r in resources.items()
+                 if r["Type"] == "AWS::Serverless::Function" and grants(r["Properties"].get("Policies", []))),
+          sys.stdout)
+"#;
+
 fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("contracts is inside the workspace").to_path_buf()
 }
 
 /// template.yaml's EventBridge rules, read with the project's venv (`make venv`, or `SHOP_VENV`).
 pub fn template_rules() -> Vec<Rule> {
+    read_template(READ_RULES, "rules")
+}
+
+/// The logical IDs of template.yaml's functions whose role may `events:PutEvents`.
+pub fn template_publishers() -> Vec<String> {
+    read_template(READ_PUBLISHERS, "publishers")
+}
+
+fn read_template<T: serde::de::DeserializeOwned>(script: &str, what: &str) -> T {
     let root = workspace_root();
     let venv = std::env::var_os("SHOP_VENV").map(PathBuf::from).unwrap_or_else(|| root.join(".venv"));
     let output = Command::new(venv.join("bin/python"))
         .arg("-c")
-        .arg(READ_RULES)
+        .arg(script)
         .current_dir(&root)
         .output()
         .unwrap_or_else(|e| panic!("no Python in {}: run `make venv` first ({e})", venv.display()));
-    assert!(output.status.success(), "reading template.yaml's rules: {}", String::from_utf8_lossy(&output.stderr));
-    serde_json::from_slice(&output.stdout).expect("the rules as JSON")
+    assert!(output.status.success(), "reading template.yaml's {what}: {}", String::from_utf8_lossy(&output.stderr));
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("template.yaml's {what} as JSON: {e}"))
+}
+
+/// The functions that send an event type, each with the versions it sends and how: its
+/// producers (by their `PUBLISHES`), then the outbox relay.
+fn senders<'a>(versions: &[&'a Contract]) -> Vec<(&'static str, Vec<&'a Contract>, String)> {
+    let mut senders: Vec<(&'static str, Vec<&'a Contract>, String)> = producers()
+        .iter()
+        .map(|p| {
+            let sent: Vec<&Contract> = versions.iter().copied().filter(|c| publishes(p, c)).collect();
+            let how = match p.via_outbox {
+                true => "Put on the bus as the change commits (with an outbox entry in the same transaction).",
+                false => "Put on the bus directly.",
+            };
+            (p.function, sent, how.to_owned())
+        })
+        .filter(|(_, sent, _)| !sent.is_empty())
+        .collect();
+    let relayed: Vec<&Contract> = versions.iter().copied().filter(|c| relayed(c)).collect();
+    if !relayed.is_empty() {
+        let how = "Re-sends what its producers could not: outbox entries older than the grace period, in the \
+                   version they were written in (an earlier one, for entries written before an upgrade).";
+        senders.push((RELAY, relayed, how.to_owned()));
+    }
+    senders
 }
 
 fn message_key(c: &Contract) -> String {
@@ -89,12 +141,22 @@ pub fn document(rules: &[Rule]) -> Value {
     let mut operations = Map::new();
     let mut messages = Map::new();
     for c in &contracts {
+        let latest = contracts.iter().filter(|l| l.detail_type == c.detail_type).map(|l| l.version).max();
+        let status = match latest {
+            Some(latest) if latest > c.version => format!(
+                "Superseded by v{latest}: no function publishes it any more, but the outbox relay may still send \
+                 entries written before the upgrade, and the archive replays it; consumers read it upcast to \
+                 v{latest}."
+            ),
+            _ => "The version published now.".to_owned(),
+        };
         messages.insert(
             message_key(c),
             json!({
                 "name": c.detail_type,
                 "title": c.schema["title"],
                 "summary": c.schema["description"],
+                "description": status,
                 "contentType": "application/json",
                 "payload": {
                     "schemaFormat": "application/schema+json;version=draft-07",
@@ -128,15 +190,22 @@ pub fn document(rules: &[Rule]) -> Value {
                 "messages": refs
             }),
         );
-        operations.insert(
-            format!("{source}.send.{detail_type}"),
-            json!({
-                "action": "send",
-                "title": format!("{source} publishes {detail_type}"),
-                "channel": { "$ref": format!("#/channels/{detail_type}") },
-                "messages": channel_messages
-            }),
-        );
+        for (function, sent, how) in senders(&versions) {
+            let sent: Vec<Value> = sent
+                .iter()
+                .map(|c| json!({ "$ref": format!("#/channels/{detail_type}/messages/{}", message_key(c)) }))
+                .collect();
+            operations.insert(
+                format!("{function}.send.{detail_type}"),
+                json!({
+                    "action": "send",
+                    "title": format!("{function} publishes {detail_type}"),
+                    "description": how,
+                    "channel": { "$ref": format!("#/channels/{detail_type}") },
+                    "messages": sent
+                }),
+            );
+        }
         let pair = ((*source).to_owned(), (*detail_type).to_owned());
         for rule in routes.iter().filter(|(_, routed)| routed.contains(&pair)).map(|(rule, _)| rule) {
             operations.insert(

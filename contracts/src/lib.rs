@@ -8,13 +8,14 @@
 
 pub mod asyncapi;
 pub mod compat;
+pub mod producers;
 pub mod registry;
 
 use schemars::generate::SchemaSettings;
 use schemars::JsonSchema;
 use serde_json::{json, Value};
 use shared::events::{
-    Envelope, EventData, LowStockV1, OrderCancelledV1, OrderDeliveredV1, OrderPlacedV1, OrderShippedV1,
+    Envelope, EventData, LowStockV1, OrderCancelledV1, OrderDeliveredV1, OrderPlacedV1, OrderPlacedV2, OrderShippedV1,
     PaymentRefundedV1,
 };
 use std::path::PathBuf;
@@ -78,7 +79,10 @@ fn envelope_schema<D: JsonSchema>() -> Value {
 /// Every event type and version the code publishes, in catalogue order.
 pub fn catalogue() -> Vec<Contract> {
     vec![
+        // Still in the catalogue after v2: the outbox, the DLQs and the archive hold v1 events,
+        // and consumers read them (upcast to v2).
         Contract::of::<OrderPlacedV1>(),
+        Contract::of::<OrderPlacedV2>(),
         Contract::of::<OrderCancelledV1>(),
         Contract::of::<PaymentRefundedV1>(),
         Contract::of::<OrderShippedV1>(),

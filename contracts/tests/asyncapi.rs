@@ -1,7 +1,8 @@
 //! The AsyncAPI document agrees with the wiring: every event a rule routes is in the catalogue,
 //! every consumer's subscriptions are those of its rule, and every reference resolves.
 
-use contracts::asyncapi::{document, template_rules};
+use contracts::asyncapi::{document, template_publishers, template_rules};
+use contracts::producers::{producers, RELAY};
 use serde_json::Value;
 use shared::events::routed_pairs;
 use std::collections::BTreeSet;
@@ -35,7 +36,7 @@ fn every_event_a_rule_routes_has_a_contract() {
 }
 
 #[test]
-fn each_consumer_receives_what_its_rule_routes_and_every_event_is_sent_by_its_source() {
+fn each_consumer_receives_what_its_rule_routes() {
     let doc = document(&template_rules());
     let operations = doc["operations"].as_object().unwrap();
     let receive = |rule: &str| -> BTreeSet<&str> {
@@ -47,8 +48,58 @@ fn each_consumer_receives_what_its_rule_routes_and_every_event_is_sent_by_its_so
     };
     assert_eq!(receive("EmailRule"), BTreeSet::from(["order.placed", "order.cancelled", "order.shipped"]));
     assert_eq!(receive("AnalyticsRule"), BTreeSet::from(["order.placed"]));
-    let sends = operations.values().filter(|op| op["action"] == "send").count();
-    assert_eq!(sends, contracts::catalogue().len(), "one send per event type");
+}
+
+/// The messages each function sends on a channel, as `<type>.v<N>` keys.
+fn sent<'a>(doc: &'a Value, function: &str, detail_type: &str) -> Vec<&'a str> {
+    doc["operations"][format!("{function}.send.{detail_type}")]["messages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|m| m["$ref"].as_str().unwrap().rsplit('/').next().unwrap())
+        .collect()
+}
+
+#[test]
+fn each_event_is_sent_by_the_functions_that_publish_it_and_a_superseded_version_only_by_the_relay() {
+    let doc = document(&template_rules());
+    assert_eq!(sent(&doc, "CheckoutFunction", "order.placed"), ["order.placed.v2"]);
+    assert_eq!(sent(&doc, "SweeperFunction", "order.placed"), ["order.placed.v2"]);
+    assert_eq!(sent(&doc, RELAY, "order.placed"), ["order.placed.v1", "order.placed.v2"]);
+    assert_eq!(sent(&doc, "FulfilmentFunction", "order.shipped"), ["order.shipped.v1"]);
+    assert_eq!(sent(&doc, "InventoryFunction", "inventory.low-stock"), ["inventory.low-stock.v1"]);
+    assert!(sent(&doc, RELAY, "inventory.low-stock").is_empty(), "inventory publishes without an outbox");
+    assert!(sent(&doc, "CheckoutFunction", "order.shipped").is_empty(), "staff ship, through FulfilmentFunction");
+    let v1 = &doc["components"]["messages"]["order.placed.v1"]["description"];
+    assert!(v1.as_str().unwrap().starts_with("Superseded by v2"), "{v1}");
+}
+
+#[test]
+fn every_event_of_the_catalogue_has_a_sender() {
+    let doc = document(&template_rules());
+    for contract in contracts::catalogue() {
+        let key = format!("{}.v{}", contract.detail_type, contract.version);
+        let senders: Vec<&String> = doc["operations"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .filter(|(_, op)| op["action"] == "send")
+            .filter(|(_, op)| {
+                op["messages"].as_array().unwrap().iter().any(|m| m["$ref"].as_str().unwrap().ends_with(&key))
+            })
+            .map(|(name, _)| name)
+            .collect();
+        assert!(!senders.is_empty(), "nobody sends {key}");
+    }
+}
+
+/// A function granted `events:PutEvents` is a producer the document names, and a producer the
+/// document names may put events: a new publishing function cannot be left out.
+#[test]
+fn the_producers_are_exactly_the_functions_the_template_lets_publish() {
+    let named: BTreeSet<String> = producers().iter().map(|p| p.function.to_owned()).chain([RELAY.to_owned()]).collect();
+    let granted: BTreeSet<String> = template_publishers().into_iter().collect();
+    assert_eq!(named, granted);
 }
 
 #[test]

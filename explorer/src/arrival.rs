@@ -22,7 +22,7 @@ use crate::schedule::Report;
 use email::Notice;
 use shared::consumer::Consumer;
 use shared::domain::OrderId;
-use shared::events::{Accepts, Envelope, OrderPlacedV1};
+use shared::events::{Accepts, Envelope, OrderPlacedV2};
 use shared::faults::{Fault, Faults};
 use shared::out_of_order::{Stage, Stages};
 use shared::ports::ErrorKind;
@@ -130,7 +130,7 @@ impl Converges for EmailWorld {
 /// One order and the stages of its life.
 pub struct Life {
     pub stages: &'static [Stage],
-    placed: Envelope<OrderPlacedV1>,
+    placed: Envelope<OrderPlacedV2>,
 }
 
 impl Life {

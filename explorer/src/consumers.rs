@@ -24,7 +24,7 @@ use async_trait::async_trait;
 use shared::consumer::{handle_batch, Consumer};
 use shared::domain::OrderId;
 use shared::domain::{Currency, CustomerId, Sku};
-use shared::events::{Envelope, OrderPlacedV1};
+use shared::events::{Envelope, OrderPlacedV2};
 use shared::faults::{Fault, Faults, Faulty};
 use shared::out_of_order::{OrderRecord, OrderRecords};
 use shared::ports::{Applied, ErrorKind, Marker, StoreError};
@@ -169,7 +169,7 @@ pub trait Subject: Send + Sync + Sized {
     /// The consumer of one invocation, its ports behind `faults`.
     fn consumer(&self, faults: &Arc<Faults>) -> Self::Consumer;
     /// The consumer's invariant after recovery; `fault` is the schedule's fault, if any.
-    fn check(&self, event: &Envelope<OrderPlacedV1>, fault: Option<(&str, Fault)>, c: &mut Checked);
+    fn check(&self, event: &Envelope<OrderPlacedV2>, fault: Option<(&str, Fault)>, c: &mut Checked);
 }
 
 pub struct LoyaltyWorld {
@@ -187,8 +187,8 @@ impl Subject for LoyaltyWorld {
         loyalty::Loyalty { ledger: Injected::new(faults, &self.ledger) }
     }
 
-    fn check(&self, event: &Envelope<OrderPlacedV1>, _: Option<(&str, Fault)>, c: &mut Checked) {
-        let expected = loyalty::points_for(event.data.total_money());
+    fn check(&self, event: &Envelope<OrderPlacedV2>, _: Option<(&str, Fault)>, c: &mut Checked) {
+        let expected = loyalty::points_for(event.data.total);
         let balance = self.ledger.balance(CUSTOMER);
         c.expect(balance == expected, || format!("loyalty balance {balance}, expected exactly {expected}"));
         let entries = self.ledger.entries().len();
@@ -211,10 +211,10 @@ impl Subject for AnalyticsWorld {
         analytics::Analytics { counters: Injected::new(faults, &self.counters) }
     }
 
-    fn check(&self, event: &Envelope<OrderPlacedV1>, _: Option<(&str, Fault)>, c: &mut Checked) {
+    fn check(&self, event: &Envelope<OrderPlacedV2>, _: Option<(&str, Fault)>, c: &mut Checked) {
         let day = event.occurred_at.date_naive();
         let units: u64 = event.data.lines.iter().map(|l| u64::from(l.quantity)).sum();
-        let expected = analytics::DayTotals { revenue: event.data.total, orders: 1, units };
+        let expected = analytics::DayTotals { revenue: event.data.total.amount, orders: 1, units };
         let counted = self.counters.day(day, Currency::EUR);
         c.expect(counted == expected, || format!("analytics day totals {counted:?}, expected {expected:?}"));
         for line in &event.data.lines {
@@ -254,7 +254,7 @@ impl Subject for InventoryWorld {
         }
     }
 
-    fn check(&self, _: &Envelope<OrderPlacedV1>, _: Option<(&str, Fault)>, c: &mut Checked) {
+    fn check(&self, _: &Envelope<OrderPlacedV2>, _: Option<(&str, Fault)>, c: &mut Checked) {
         for (sku, ..) in LINES {
             let now = self.stock.product(sku).unwrap_or_default();
             let before = initial_stock(sku);
@@ -289,7 +289,7 @@ impl Subject for RecommendationsWorld {
         recommendations::Recommendations { store: Injected::new(faults, &self.store) }
     }
 
-    fn check(&self, event: &Envelope<OrderPlacedV1>, _: Option<(&str, Fault)>, c: &mut Checked) {
+    fn check(&self, event: &Envelope<OrderPlacedV2>, _: Option<(&str, Fault)>, c: &mut Checked) {
         let pairs = recommendations::pairs(&event.data);
         for pair in &pairs {
             let count = self.store.count(pair.sku.as_str(), pair.other.as_str());
@@ -338,7 +338,7 @@ impl Subject for EmailWorld {
         }
     }
 
-    fn check(&self, _: &Envelope<OrderPlacedV1>, fault: Option<(&str, Fault)>, c: &mut Checked) {
+    fn check(&self, _: &Envelope<OrderPlacedV2>, fault: Option<(&str, Fault)>, c: &mut Checked) {
         let sent = self.mailer.sent().len();
         let most = if may_send_twice(fault) { 2 } else { 1 };
         c.expect((1..=most).contains(&sent), || format!("{sent} receipts sent, expected 1..={most}"));
@@ -396,7 +396,7 @@ struct Run {
 }
 
 /// Delivers one event to a fresh world with `fault` on the first receive, then recovers.
-async fn run<S: Subject>(world: &S, event: &Envelope<OrderPlacedV1>, fault: Option<(usize, Fault)>) -> Run {
+async fn run<S: Subject>(world: &S, event: &Envelope<OrderPlacedV2>, fault: Option<(usize, Fault)>) -> Run {
     let body = eventbridge_body(event);
     let first = match fault {
         Some((call, fault)) => Faults::new().plan(call, fault),
@@ -439,7 +439,7 @@ impl ConsumerReport {
     }
 }
 
-fn event() -> Envelope<OrderPlacedV1> {
+fn event() -> Envelope<OrderPlacedV2> {
     order_placed(CUSTOMER, LINES)
 }
 
@@ -515,7 +515,7 @@ pub async fn explore_concurrent<S: Subject>(name: &str, out: &mut ConsumerReport
 
 fn check_recovered<S: Subject>(
     world: &S,
-    event: &Envelope<OrderPlacedV1>,
+    event: &Envelope<OrderPlacedV2>,
     fault: Option<(&str, Fault)>,
     ran: &Run,
     c: &mut Checked,

@@ -589,7 +589,7 @@ async fn projections_rebuild_check_fails_and_names_the_orders_the_live_views_mis
 // --------------------------------------------------------------------------------------------
 
 /// Puts `order.placed` on the bus, at `at` (the event's own time, which the archive keeps).
-async fn publish(event: &shared::events::Envelope<shared::events::OrderPlacedV1>, at: chrono::DateTime<Utc>) {
+async fn publish(event: &shared::events::Envelope<shared::events::OrderPlacedV2>, at: chrono::DateTime<Utc>) {
     let entry = aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
         .event_bus_name(output("EventBusName"))
         .source("shop.checkout")

@@ -346,7 +346,7 @@ mod tests {
     use super::*;
     use crate::adapters::memory::MemoryProcessed;
     use crate::adapters::memory_dlq::MemoryDeadLetters;
-    use crate::events::OrderPlacedV1;
+    use crate::events::OrderPlacedV2;
     use crate::testing::{eventbridge_body, failed_ids, order_placed, sqs_batch};
     use std::sync::atomic::{AtomicU32, Ordering};
     use std::sync::Mutex;
@@ -362,9 +362,9 @@ mod tests {
 
     #[async_trait::async_trait]
     impl Consumer for Counting {
-        type Event = OrderPlacedV1;
+        type Event = OrderPlacedV2;
         const NAME: &'static str = "counting";
-        async fn handle(&self, event: &Envelope<OrderPlacedV1>, delivery: &Delivery) -> Result<Outcome, ConsumerError> {
+        async fn handle(&self, event: &Envelope<OrderPlacedV2>, delivery: &Delivery) -> Result<Outcome, ConsumerError> {
             let marker = delivery.marker(Self::NAME, event.event_id);
             once_with_lease(&self.markers, &marker, delivery, || async {
                 tokio::task::yield_now().await;
@@ -482,9 +482,9 @@ mod tests {
 
     #[async_trait::async_trait]
     impl Consumer for Scripted {
-        type Event = OrderPlacedV1;
+        type Event = OrderPlacedV2;
         const NAME: &'static str = "scripted";
-        async fn handle(&self, _: &Envelope<OrderPlacedV1>, _: &Delivery) -> Result<Outcome, ConsumerError> {
+        async fn handle(&self, _: &Envelope<OrderPlacedV2>, _: &Delivery) -> Result<Outcome, ConsumerError> {
             self.calls.fetch_add(1, Ordering::SeqCst);
             let next = self.script.lock().unwrap().pop();
             match next {

@@ -5,7 +5,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use shared::adapters::dynamodb::{DynamoIdempotency, DynamoOutbox, DynamoProcessedEvents, DynamoShop, ShopTables};
 use shared::adapters::eventbridge::EventBridgePublisher;
 use shared::domain::{Currency, EventId, LineItem, Money, OrderEvent, OrderId, OrderStatus, Sku};
-use shared::events::{Envelope, OrderPlacedV1};
+use shared::events::{Envelope, OrderPlacedV2};
 use shared::ports::*;
 
 use testkit::shared as env;
@@ -231,7 +231,7 @@ async fn the_outbox_entry_is_written_with_the_event_and_cleared_after_publishing
     let (id, lines) = (OrderId::new(), vec![]);
     let open = opened(&lines);
     let total = Money::new(0, Currency::EUR);
-    let event = Envelope::new(id, 2, "corr", chrono::Utc::now(), OrderPlacedV1::new("cust-it".into(), &lines, total))
+    let event = Envelope::new(id, 2, "corr", chrono::Utc::now(), OrderPlacedV2::new("cust-it".into(), &lines, total))
         .to_outbound();
     shop.commit(OrderChange {
         order_id: id,
@@ -405,7 +405,7 @@ async fn put_events_reaches_the_consumer_queues_through_the_rules_of_the_templat
         2,
         "corr-it",
         chrono::Utc::now(),
-        OrderPlacedV1::new("cust-it".into(), &lines, Money::new(1250, Currency::EUR)),
+        OrderPlacedV2::new("cust-it".into(), &lines, Money::new(1250, Currency::EUR)),
     );
     let rejected = publisher.put(&[envelope.to_outbound()]).await.unwrap();
     assert!(rejected.is_empty());
@@ -426,7 +426,7 @@ async fn put_events_reaches_the_consumer_queues_through_the_rules_of_the_templat
         if let Some(body) = found {
             let event: serde_json::Value = serde_json::from_str(body).unwrap();
             assert_eq!(event["detail-type"], "order.placed");
-            assert_eq!(Envelope::<OrderPlacedV1>::from_detail(&event["detail"]).unwrap(), envelope);
+            assert_eq!(Envelope::<OrderPlacedV2>::from_detail(&event["detail"]).unwrap(), envelope);
             return;
         }
         assert!(std::time::Instant::now() < deadline, "the event never reached the analytics queue");

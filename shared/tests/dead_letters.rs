@@ -8,7 +8,7 @@ use aws_sdk_sqs::types::Message;
 use shared::adapters::sqs::{SqsDeadLetters, ERROR_KIND, ERROR_REASON};
 use shared::config::Env;
 use shared::consumer::{handle_batch, Consumer, ConsumerError, Delivery, Outcome};
-use shared::events::{Envelope, OrderPlacedV1};
+use shared::events::{Envelope, OrderPlacedV2};
 use shared::testing::{eventbridge_body, failed_ids, order_placed, sqs_batch};
 use std::time::{Duration, Instant};
 
@@ -32,9 +32,9 @@ struct Strict;
 
 #[async_trait::async_trait]
 impl Consumer for Strict {
-    type Event = OrderPlacedV1;
+    type Event = OrderPlacedV2;
     const NAME: &'static str = "strict";
-    async fn handle(&self, event: &Envelope<OrderPlacedV1>, _: &Delivery) -> Result<Outcome, ConsumerError> {
+    async fn handle(&self, event: &Envelope<OrderPlacedV2>, _: &Delivery) -> Result<Outcome, ConsumerError> {
         if event.data.customer_id.as_str() == "ghost" {
             return Err(ConsumerError::Permanent(format!("customer {} does not exist", event.data.customer_id)));
         }

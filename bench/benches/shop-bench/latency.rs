@@ -20,7 +20,7 @@ use local::poller::Observation;
 use local::system::{LocalSystem, Mode, Options};
 use shared::config::Env;
 use shared::consumer::{handle_batch, Consumer};
-use shared::events::{Envelope, OrderPlacedV1, Outbound};
+use shared::events::{Envelope, OrderPlacedV2, Outbound};
 use shared::ports::{EventPublisher, PublishError, Rejected};
 use shared::testing::{eventbridge_body, failed_ids, sqs_batch};
 use std::collections::BTreeMap;
@@ -117,7 +117,7 @@ pub fn consumers(
 
 /// The SQS message Lambda would hand a consumer for `event`.
 pub fn as_sqs_batch(event: &Outbound) -> Result<SqsEvent, String> {
-    let envelope: Envelope<OrderPlacedV1> = serde_json::from_str(&event.detail).map_err(|e| e.to_string())?;
+    let envelope: Envelope<OrderPlacedV2> = serde_json::from_str(&event.detail).map_err(|e| e.to_string())?;
     Ok(sqs_batch(&[eventbridge_body(&envelope)]))
 }
 

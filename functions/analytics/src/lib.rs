@@ -22,7 +22,7 @@ use chrono::NaiveDate;
 use shared::config::{Env, MissingEnv};
 use shared::consumer::{Consumer, ConsumerError, Delivery, Outcome};
 use shared::domain::{Currency, EventId, MoneyError};
-use shared::events::{Envelope, OrderPlacedV1, SkuTotal};
+use shared::events::{Envelope, OrderPlacedV2, SkuTotal};
 use shared::ports::{Applied, Marker, StoreError};
 
 /// A transaction takes 100 actions: the marker, the day's counters and one per SKU.
@@ -85,7 +85,7 @@ impl From<TallyError> for ConsumerError {
     }
 }
 
-pub fn tally(order: &Envelope<OrderPlacedV1>) -> Result<Tally, TallyError> {
+pub fn tally(order: &Envelope<OrderPlacedV2>) -> Result<Tally, TallyError> {
     let skus = order.data.per_sku()?;
     if skus.len() > MAX_SKUS_PER_ORDER {
         return Err(TallyError::TooManySkus(skus.len()));
@@ -93,9 +93,9 @@ pub fn tally(order: &Envelope<OrderPlacedV1>) -> Result<Tally, TallyError> {
     let units = skus.iter().try_fold(0u64, |sum, s| sum.checked_add(s.quantity)).ok_or(MoneyError::Overflow)?;
     Ok(Tally {
         day: order.occurred_at.date_naive(),
-        currency: order.data.currency,
+        currency: order.data.total.currency,
         shard: day_shard(order.event_id),
-        revenue: order.data.total,
+        revenue: order.data.total.amount,
         units,
         skus,
     })
@@ -115,10 +115,10 @@ pub struct Analytics<C> {
 
 #[async_trait]
 impl<C: Counters> Consumer for Analytics<C> {
-    type Event = OrderPlacedV1;
+    type Event = OrderPlacedV2;
     const NAME: &'static str = "analytics";
 
-    async fn handle(&self, event: &Envelope<OrderPlacedV1>, delivery: &Delivery) -> Result<Outcome, ConsumerError> {
+    async fn handle(&self, event: &Envelope<OrderPlacedV2>, delivery: &Delivery) -> Result<Outcome, ConsumerError> {
         // An order that can never be tallied goes to the dead-letter queue at once.
         let tally = tally(event).map_err(ConsumerError::from)?;
         Ok(self.counters.add(&delivery.marker(Self::NAME, event.event_id), &tally).await?.into())

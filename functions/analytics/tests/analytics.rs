@@ -91,7 +91,8 @@ async fn the_day_is_the_utc_date_the_order_was_placed() {
 async fn amounts_in_different_currencies_are_never_added_together() {
     let consumer = given_analytics();
     let mut dollars = order_placed("grace", &[("MUG", 1, 1400)]);
-    dollars.data.currency = Currency::USD;
+    dollars.data.total.currency = Currency::USD;
+    dollars.data.lines[0].unit_price.currency = Currency::USD;
     dollars.occurred_at = at("2026-03-01T12:00:00Z");
     deliver(&consumer, &[placed_at("2026-03-01T12:00:00Z", &[("MUG", 1, 1250)]), eventbridge_body(&dollars)]).await;
     let date = day("2026-03-01");
@@ -127,7 +128,7 @@ async fn ten_concurrent_deliveries_count_once() {
 async fn an_order_that_cannot_be_counted_is_dead_lettered_at_once_and_alone() {
     let consumer = given_analytics();
     let mut overflowing = order_placed("grace", &[("MUG", 2, 1)]);
-    overflowing.data.lines[0].unit_price = i64::MAX;
+    overflowing.data.lines[0].unit_price.amount = i64::MAX;
     overflowing.occurred_at = at("2026-03-01T10:00:00Z");
     let bodies = [
         placed_at("2026-03-01T10:00:00Z", &[("MUG", 1, 1250)]),
@@ -161,7 +162,7 @@ async fn an_uncountable_order_the_dlq_refuses_is_reported_failed() {
     let consumer = given_analytics();
     consumer.dlq.fail_next(1);
     let mut overflowing = order_placed("grace", &[("MUG", 2, 1)]);
-    overflowing.data.lines[0].unit_price = i64::MAX;
+    overflowing.data.lines[0].unit_price.amount = i64::MAX;
     assert_eq!(deliver(&consumer, &[eventbridge_body(&overflowing)]).await, vec!["m0"]);
     assert!(consumer.dlq.sent().is_empty());
 }
@@ -193,8 +194,8 @@ async fn the_sample_event_is_counted_without_failures() {
     assert!(failed_ids(&handle_batch(&consumer.consumer, &consumer.dlq, &batch, NOW, NOW + 10_000).await).is_empty());
     assert!(consumer.dlq.sent().is_empty());
     for (_, order) in order_placed_records(&batch) {
-        let counted = consumer.counters.day(order.occurred_at.date_naive(), order.data.currency);
-        assert!(counted.orders >= 1 && counted.revenue >= order.data.total);
+        let counted = consumer.counters.day(order.occurred_at.date_naive(), order.data.total.currency);
+        assert!(counted.orders >= 1 && counted.revenue >= order.data.total.amount);
     }
 }
 

@@ -13,6 +13,7 @@ use shared::adapters::eventbridge::EventBridgePublisher;
 use shared::auth::Access;
 use shared::config::{self, Env, MissingEnv};
 use shared::domain::OrderId;
+use shared::events::{published, OrderDeliveredV1, OrderShippedV1, Published};
 use shared::ports::{EventPublisher, IdempotencyStore, OrderStore, Outbox};
 use std::sync::Arc;
 
@@ -26,6 +27,9 @@ pub struct Fulfilment {
 }
 
 impl Fulfilment {
+    /// What `FulfilmentFunction` puts on the bus (checked by tests/contracts.rs).
+    pub const PUBLISHES: &[Published] = &[published::<OrderShippedV1>(), published::<OrderDeliveredV1>()];
+
     /// Wired to AWS from its environment (ORDERS_TABLE, OUTBOX_TABLE, IDEMPOTENCY_TABLE,
     /// EVENT_BUS_NAME, and PRODUCTS_TABLE by name only: the shop's tables travel together,
     /// but no fulfilment command touches stock).

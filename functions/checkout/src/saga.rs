@@ -23,7 +23,7 @@ use crate::request::PlaceOrder;
 use chrono::Utc;
 use shared::domain::pricing::{self, PricingError};
 use shared::domain::{CancelReason, Order, OrderEvent, OrderId, OrderStatus, Sku};
-use shared::events::{Envelope, OrderPlacedV1, Outbound};
+use shared::events::{Envelope, OrderPlacedV2, Outbound};
 use shared::ports::*;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
@@ -270,7 +270,7 @@ impl Saga<'_> {
         let now = Utc::now();
         let captured = OrderEvent::PaymentCaptured { charge_id: charge.charge_id, at: now };
         let placed = order.clone().apply(&captured).map_err(interrupted)?;
-        let data = OrderPlacedV1::new(order.customer_id.clone(), &order.lines, order.total);
+        let data = OrderPlacedV2::new(order.customer_id.clone(), &order.lines, order.total);
         let correlation_id = if order.correlation_id.is_empty() { self.correlation_id } else { &order.correlation_id };
         let outbound = Envelope::new(order.id, placed.version, correlation_id, now, data).to_outbound();
         let change = OrderChange {

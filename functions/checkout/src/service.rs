@@ -18,6 +18,7 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 use shared::auth::{Access, Caller};
 use shared::domain::{Order, OrderId};
+use shared::events::{published, OrderCancelledV1, OrderPlacedV2, PaymentRefundedV1, Published};
 use shared::ports::{IdempotencyStore, Kind, StoreError};
 use shared::telemetry::{Metrics, Unit};
 use std::sync::Arc;
@@ -112,6 +113,12 @@ pub struct Checkout {
 }
 
 impl Checkout {
+    /// What `CheckoutFunction` puts on the bus: an order placed (the saga), cancelled and
+    /// refunded (the cancel command and its refund). tests/contracts.rs checks it against what
+    /// the checkout publishes; the AsyncAPI document names the function the producer from it.
+    pub const PUBLISHES: &[Published] =
+        &[published::<OrderPlacedV2>(), published::<OrderCancelledV1>(), published::<PaymentRefundedV1>()];
+
     pub fn new(ports: Ports, idempotency: Arc<dyn IdempotencyStore>) -> Self {
         Self { ports, idempotency, access: Access::default() }
     }

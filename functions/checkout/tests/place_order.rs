@@ -152,8 +152,10 @@ async fn a_placed_order_publishes_one_small_order_placed_event_and_empties_the_o
     let detail: Value = serde_json::from_str(&published[0].detail).unwrap();
     assert_eq!(detail["orderId"], id.to_string());
     assert_eq!(detail["correlationId"], "corr-1");
-    assert_eq!(detail["data"]["lines"][0], json!({"sku": "MUG", "quantity": 2, "unitPrice": 1250}));
-    assert_eq!(detail["data"]["total"], 4500);
+    assert_eq!(detail["version"], 2);
+    let eur = |amount: i64| json!({"amount": amount, "currency": "EUR"});
+    assert_eq!(detail["data"]["lines"][0], json!({"sku": "MUG", "quantity": 2, "unitPrice": eur(1250)}));
+    assert_eq!(detail["data"]["total"], eur(4500));
     assert_eq!(w.shop.outbox_len(), 0);
 }
 

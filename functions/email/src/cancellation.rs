@@ -7,7 +7,7 @@ use shared::domain::{Money, MoneyError, OrderId};
 use shared::events::OrderCancelledV1;
 
 pub fn render(order_id: OrderId, customer: &Customer, order: &OrderCancelledV1) -> Result<Message, MoneyError> {
-    let rows = rows(&order.lines, order.currency)?;
+    let rows = rows(order.lines.iter().map(|l| (&l.sku, l.quantity, Money::new(l.unit_price, order.currency))))?;
     // What was charged, as the event states it: the whole charge is refunded.
     let refund = order.total_money();
     Ok(Message {

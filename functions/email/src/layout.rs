@@ -1,8 +1,7 @@
 //! What every notice shares: the greeting, the order's lines as a table, and escaping of
 //! strings that come from outside (names, SKUs, carriers) before they go into HTML.
 
-use shared::domain::{Currency, Money, MoneyError};
-use shared::events::OrderPlacedLine;
+use shared::domain::{Money, MoneyError, Sku};
 use std::fmt::Write;
 
 /// One line as the customer reads it.
@@ -15,17 +14,11 @@ pub struct Row {
 
 /// The order's lines, each with its subtotal; an overflowing subtotal is an error, never a
 /// wrapped amount.
-pub fn rows(lines: &[OrderPlacedLine], currency: Currency) -> Result<Vec<Row>, MoneyError> {
+pub fn rows<'a>(lines: impl IntoIterator<Item = (&'a Sku, u32, Money)>) -> Result<Vec<Row>, MoneyError> {
     lines
-        .iter()
-        .map(|l| {
-            let unit_price = Money::new(l.unit_price, currency);
-            Ok(Row {
-                sku: l.sku.to_string(),
-                quantity: l.quantity,
-                unit_price,
-                subtotal: unit_price.checked_mul(l.quantity)?,
-            })
+        .into_iter()
+        .map(|(sku, quantity, unit_price)| {
+            Ok(Row { sku: sku.to_string(), quantity, unit_price, subtotal: unit_price.checked_mul(quantity)? })
         })
         .collect()
 }

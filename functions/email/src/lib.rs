@@ -45,14 +45,14 @@ use async_trait::async_trait;
 use shared::config::{Env, MissingEnv};
 use shared::consumer::{Consumer, ConsumerError, Delivery, Outcome};
 use shared::domain::{CustomerId, MoneyError};
-use shared::events::{Envelope, OrderCancelledV1, OrderPlacedV1, OrderShippedV1};
+use shared::events::{Envelope, OrderCancelledV1, OrderPlacedV2, OrderShippedV1};
 use shared::out_of_order::{once_in_order, OrderRecords, Stage};
 use shared::ports::StoreError;
 
 shared::event_set! {
     /// What the customer hears about.
     pub enum EmailEvents {
-        Placed(OrderPlacedV1),
+        Placed(OrderPlacedV2),
         Cancelled(OrderCancelledV1),
         Shipped(OrderShippedV1),
     }

@@ -3,12 +3,12 @@
 use crate::layout::{escape, greeting, html_table, rows, text_rows, Row};
 use crate::{Customer, Message, Notice};
 use shared::domain::{Money, MoneyError, OrderId};
-use shared::events::OrderPlacedV1;
+use shared::events::OrderPlacedV2;
 
-pub fn render(order_id: OrderId, customer: &Customer, order: &OrderPlacedV1) -> Result<Message, MoneyError> {
-    let rows = rows(&order.lines, order.currency)?;
+pub fn render(order_id: OrderId, customer: &Customer, order: &OrderPlacedV2) -> Result<Message, MoneyError> {
+    let rows = rows(order.lines.iter().map(|l| (&l.sku, l.quantity, l.unit_price)))?;
     // The total is what was charged, as the event states it, not a sum recomputed here.
-    let total = order.total_money();
+    let total = order.total;
     Ok(Message {
         notice: Notice::Receipt,
         to: customer.email.clone(),
@@ -35,17 +35,17 @@ fn html(order_id: OrderId, name: &str, rows: &[Row], total: Money) -> String {
 mod tests {
     use super::*;
     use shared::domain::Currency;
-    use shared::events::OrderPlacedLine;
+    use shared::events::PricedLine;
 
-    fn order() -> OrderPlacedV1 {
-        OrderPlacedV1 {
+    fn order() -> OrderPlacedV2 {
+        let eur = |amount| Money::new(amount, Currency::EUR);
+        OrderPlacedV2 {
             customer_id: "cust-ada".into(),
             lines: vec![
-                OrderPlacedLine { sku: "MUG".into(), quantity: 2, unit_price: 1250 },
-                OrderPlacedLine { sku: "TEE".into(), quantity: 1, unit_price: 2099 },
+                PricedLine { sku: "MUG".into(), quantity: 2, unit_price: eur(1250) },
+                PricedLine { sku: "TEE".into(), quantity: 1, unit_price: eur(2099) },
             ],
-            total: 4599,
-            currency: Currency::EUR,
+            total: eur(4599),
         }
     }
 
@@ -89,7 +89,7 @@ mod tests {
     #[test]
     fn a_subtotal_that_overflows_is_an_error_not_a_wrapped_amount() {
         let mut huge = order();
-        huge.lines[0].unit_price = i64::MAX;
+        huge.lines[0].unit_price.amount = i64::MAX;
         assert_eq!(render(OrderId::new(), &ada(), &huge), Err(MoneyError::Overflow));
     }
 }

@@ -38,7 +38,7 @@ use async_trait::async_trait;
 use shared::config::{Env, MissingEnv};
 use shared::consumer::{Consumer, ConsumerError, Delivery, Outcome};
 use shared::domain::{MoneyError, OrderId, Sku};
-use shared::events::{Envelope, OrderCancelledV1, OrderPlacedV1};
+use shared::events::{published, Envelope, LowStockV1, OrderCancelledV1, OrderPlacedV2, Published};
 use shared::out_of_order::{Decision, OrderRecord, Stage, Stages};
 use shared::ports::{EventPublisher, PublishError, StoreError};
 use shared::publishing::{publish_all, Backoff};
@@ -50,13 +50,17 @@ use std::time::Duration;
 pub const PUBLISH_BACKOFF: Backoff =
     Backoff { attempts: 3, base: Duration::from_millis(50), max: Duration::from_millis(400) };
 
+/// What `InventoryFunction` puts on the bus: a SKU's stock fell below its threshold
+/// (checked by tests/contracts.rs).
+pub const PUBLISHES: &[Published] = &[published::<LowStockV1>()];
+
 /// A transaction takes 100 actions; one is the order's record.
 pub const MAX_SKUS_PER_ORDER: usize = 99;
 
 shared::event_set! {
     /// What inventory reacts to: the order that takes its reservation, and its cancellation.
     pub enum InventoryEvents {
-        Placed(OrderPlacedV1),
+        Placed(OrderPlacedV2),
         Cancelled(OrderCancelledV1),
     }
 }
@@ -74,13 +78,7 @@ impl InventoryEvents {
         let per_sku = match self {
             InventoryEvents::Placed(placed) => placed.per_sku()?,
             // The cancellation carries the placed order's lines: combined the same way.
-            InventoryEvents::Cancelled(c) => OrderPlacedV1 {
-                customer_id: c.customer_id.clone(),
-                lines: c.lines.clone(),
-                total: c.total,
-                currency: c.currency,
-            }
-            .per_sku()?,
+            InventoryEvents::Cancelled(c) => c.per_sku()?,
         };
         Ok(per_sku.into_iter().map(|t| (t.sku, t.quantity)).collect())
     }

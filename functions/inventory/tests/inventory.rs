@@ -9,7 +9,7 @@ use shared::adapters::memory::MemoryBus;
 use shared::adapters::memory_dlq::MemoryDeadLetters;
 use shared::consumer::handle_batch;
 use shared::domain::EventId;
-use shared::events::{Envelope, LowStockV1, OrderPlacedV1};
+use shared::events::{Envelope, LowStockV1, OrderPlacedV2};
 use shared::out_of_order::{Stage, Stages};
 use shared::ports::ErrorKind;
 use shared::testing::{
@@ -191,7 +191,7 @@ async fn a_poison_record_next_to_a_good_one_is_dead_lettered_alone() {
 /// Stock reserved for every order of a sample, so that each of its good records can succeed.
 fn given_reservations_of(batch: &SqsEvent) -> Given {
     let mut stock = MemoryStock::default();
-    let orders: Vec<Envelope<OrderPlacedV1>> = order_placed_records(batch).into_iter().map(|(_, e)| e).collect();
+    let orders: Vec<Envelope<OrderPlacedV2>> = order_placed_records(batch).into_iter().map(|(_, e)| e).collect();
     for line in orders.iter().flat_map(|o| o.data.lines.iter()) {
         let held = stock.product(line.sku.as_str()).map_or(0, |p| p.reserved);
         stock = stock.with(line.sku.as_str(), reserved(100, held + i64::from(line.quantity), 10));
@@ -221,7 +221,7 @@ async fn the_poison_sample_dead_letters_only_its_bad_records() {
 
 // ---- Cancellations, in either order of arrival. ----
 
-fn applied(given: &Given, event: &Envelope<OrderPlacedV1>) -> Stages {
+fn applied(given: &Given, event: &Envelope<OrderPlacedV2>) -> Stages {
     given.stock.order_record("inventory", event.order_id).applied
 }
 

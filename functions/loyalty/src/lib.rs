@@ -20,7 +20,7 @@ pub mod memory;
 use async_trait::async_trait;
 use shared::consumer::{Consumer, ConsumerError, Delivery, Outcome};
 use shared::domain::{CustomerId, Money, OrderId};
-use shared::events::{Envelope, OrderCancelledV1, OrderPlacedV1};
+use shared::events::{Envelope, OrderCancelledV1, OrderPlacedV2};
 use shared::out_of_order::{Decision, OrderRecord, Stage, Stages};
 use shared::ports::StoreError;
 
@@ -33,7 +33,7 @@ pub fn points_for(total: Money) -> i64 {
 shared::event_set! {
     /// What loyalty reacts to: the order that earns points, and its cancellation.
     pub enum LoyaltyEvents {
-        Placed(OrderPlacedV1),
+        Placed(OrderPlacedV2),
         Cancelled(OrderCancelledV1),
     }
 }
@@ -74,7 +74,7 @@ pub fn change_for(event: &Envelope<LoyaltyEvents>, before: Stages) -> Change {
         points: points_for(total),
     };
     match &event.data {
-        LoyaltyEvents::Placed(placed) => Change::Credit(credit(&placed.customer_id, placed.total_money())),
+        LoyaltyEvents::Placed(placed) => Change::Credit(credit(&placed.customer_id, placed.total)),
         // The cancellation carries the placed order's total: the same points as the credit.
         LoyaltyEvents::Cancelled(c) if before.contains(Stage::Placed) => {
             Change::Reverse(credit(&c.customer_id, c.total_money()))

@@ -6,7 +6,7 @@ use loyalty::{change_for, points_for, Change, Credit, LedgerError, Loyalty, Loya
 use shared::adapters::memory_dlq::MemoryDeadLetters;
 use shared::consumer::{handle_batch, Consumer, ConsumerError};
 use shared::domain::{Currency, Money, OrderId};
-use shared::events::{Envelope, OrderPlacedV1};
+use shared::events::{Envelope, OrderPlacedV2};
 use shared::out_of_order::{OrderRecord, Stage, Stages};
 use shared::ports::{ErrorKind, Kind};
 use shared::testing::{
@@ -26,7 +26,7 @@ async fn deliver(given: &Given, bodies: &[String]) -> Vec<String> {
 }
 
 /// Ada's order of 45.99 EUR: 45 points.
-fn ada_order() -> Envelope<OrderPlacedV1> {
+fn ada_order() -> Envelope<OrderPlacedV2> {
     order_placed("ada", &[("MUG", 2, 1250), ("TEE", 1, 2099)])
 }
 

@@ -210,7 +210,7 @@ mod tests {
     use shared::adapters::memory::{MemoryBus, MemoryShop};
     use shared::domain::pricing::Product;
     use shared::domain::{Currency, LineItem, Money, OrderEvent, OrderId};
-    use shared::events::{Envelope, OrderPlacedV1};
+    use shared::events::{Envelope, OrderPlacedV2};
     use shared::ports::{OrderChange, OrderStore, Pending, StockEffect};
     use std::time::SystemTime;
 
@@ -252,7 +252,7 @@ mod tests {
                 correlation_id: "corr".into(),
             };
             let event =
-                Envelope::new(id, 2, "corr", Utc::now(), OrderPlacedV1::new("c".into(), &lines, total)).to_outbound();
+                Envelope::new(id, 2, "corr", Utc::now(), OrderPlacedV2::new("c".into(), &lines, total)).to_outbound();
             let change = OrderChange {
                 order_id: id,
                 version: 1,

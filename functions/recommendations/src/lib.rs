@@ -21,7 +21,7 @@ use serde::Serialize;
 use shared::config::{Env, MissingEnv};
 use shared::consumer::{Consumer, ConsumerError, Delivery, Outcome};
 use shared::domain::Sku;
-use shared::events::{Envelope, OrderPlacedV1};
+use shared::events::{Envelope, OrderPlacedV2};
 use shared::ports::{Applied, Marker, StoreError};
 
 /// 10 · 9 = 90 pair counters + 1 marker ≤ 100 actions of one transaction.
@@ -38,7 +38,7 @@ pub struct Pair {
 }
 
 /// Both directions of every pair of distinct SKUs among the order's first `MAX_SKUS_PAIRED`.
-pub fn pairs(order: &OrderPlacedV1) -> Vec<Pair> {
+pub fn pairs(order: &OrderPlacedV2) -> Vec<Pair> {
     let mut skus: Vec<&Sku> = Vec::new();
     for line in &order.lines {
         if !skus.contains(&&line.sku) {
@@ -89,10 +89,10 @@ pub struct Recommendations<S> {
 
 #[async_trait]
 impl<S: CoPurchases> Consumer for Recommendations<S> {
-    type Event = OrderPlacedV1;
+    type Event = OrderPlacedV2;
     const NAME: &'static str = "recommendations";
 
-    async fn handle(&self, event: &Envelope<OrderPlacedV1>, delivery: &Delivery) -> Result<Outcome, ConsumerError> {
+    async fn handle(&self, event: &Envelope<OrderPlacedV2>, delivery: &Delivery) -> Result<Outcome, ConsumerError> {
         let pairs = pairs(&event.data);
         Ok(self.store.count(&delivery.marker(Self::NAME, event.event_id), &pairs).await?.into())
     }

@@ -36,6 +36,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use shared::deadline::Deadline;
 use shared::domain::{Order, OrderEvent, OrderId, OrderStatus, Recorded};
+use shared::events::{published, OrderPlacedV2, PaymentRefundedV1, Published};
 use shared::ports::{OpenOrder, StoreError};
 use shared::telemetry::{Metrics, Unit};
 use std::collections::HashSet;
@@ -111,6 +112,11 @@ pub struct Sweeper {
 }
 
 impl Sweeper {
+    /// What `SweeperFunction` puts on the bus: through the checkout's own saga, an order it
+    /// settles as placed, and the refund of one cancelled after its charge (checked by
+    /// tests/contracts.rs).
+    pub const PUBLISHES: &[Published] = &[published::<OrderPlacedV2>(), published::<PaymentRefundedV1>()];
+
     pub fn new(ports: Ports, grace: chrono::Duration) -> Sweeper {
         Sweeper { ports, grace, limit: PAGE }
     }

@@ -55,6 +55,7 @@ impl FromStr for Currency {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Money {
     /// Minor units (cents). Signed so that refunds and deltas can be expressed.
     pub amount: i64,

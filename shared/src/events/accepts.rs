@@ -5,17 +5,20 @@
 use super::EventData;
 
 pub trait Accepts: Sized {
-    /// `(source, detail-type, version)` of every event accepted.
-    const ACCEPTED: &'static [(&'static str, &'static str, u32)];
+    /// `(source, detail-type, versions)` of every event type accepted, with each version read.
+    const ACCEPTED: &'static [(&'static str, &'static str, &'static [u32])];
     /// Parses `data` if an event of this type and version is accepted; `None` if it is not.
     fn accept(event_type: &str, version: u32, data: serde_json::Value) -> Option<Result<Self, serde_json::Error>>;
 }
 
 impl<D: EventData> Accepts for D {
-    const ACCEPTED: &'static [(&'static str, &'static str, u32)] = &[(D::SOURCE, D::TYPE, D::VERSION)];
+    const ACCEPTED: &'static [(&'static str, &'static str, &'static [u32])] = &[(D::SOURCE, D::TYPE, D::READS)];
 
     fn accept(event_type: &str, version: u32, data: serde_json::Value) -> Option<Result<Self, serde_json::Error>> {
-        (event_type == D::TYPE && version == D::VERSION).then(|| serde_json::from_value(data))
+        if event_type != D::TYPE {
+            return None;
+        }
+        D::read(version, data)
     }
 }
 
@@ -28,10 +31,10 @@ macro_rules! event_set {
         $vis enum $name { $($variant($ty)),+ }
 
         impl $crate::events::Accepts for $name {
-            const ACCEPTED: &'static [(&'static str, &'static str, u32)] = &[$((
+            const ACCEPTED: &'static [(&'static str, &'static str, &'static [u32])] = &[$((
                 <$ty as $crate::events::EventData>::SOURCE,
                 <$ty as $crate::events::EventData>::TYPE,
-                <$ty as $crate::events::EventData>::VERSION,
+                <$ty as $crate::events::EventData>::READS,
             )),+];
 
             fn accept(
@@ -40,10 +43,9 @@ macro_rules! event_set {
                 data: $crate::events::__serde_json::Value,
             ) -> Option<Result<Self, $crate::events::__serde_json::Error>> {
                 $(
-                    if event_type == <$ty as $crate::events::EventData>::TYPE
-                        && version == <$ty as $crate::events::EventData>::VERSION
-                    {
-                        return Some($crate::events::__serde_json::from_value(data).map($name::$variant));
+                    if event_type == <$ty as $crate::events::EventData>::TYPE {
+                        return <$ty as $crate::events::EventData>::read(version, data)
+                            .map(|read| read.map($name::$variant));
                     }
                 )+
                 None

@@ -30,17 +30,21 @@ impl EventData for OrderCancelledV1 {
 
 impl OrderCancelledV1 {
     pub fn new(customer_id: CustomerId, lines: &[LineItem], total: Money) -> Self {
-        let placed = super::OrderPlacedV1::new(customer_id, lines, total);
-        OrderCancelledV1 {
-            customer_id: placed.customer_id,
-            lines: placed.lines,
-            total: placed.total,
-            currency: placed.currency,
-        }
+        let lines = lines.iter().map(|l| OrderPlacedLine {
+            sku: l.sku.clone(),
+            quantity: l.quantity,
+            unit_price: l.unit_price.amount,
+        });
+        OrderCancelledV1 { customer_id, lines: lines.collect(), total: total.amount, currency: total.currency }
     }
 
     pub fn total_money(&self) -> Money {
         Money::new(self.total, self.currency)
+    }
+
+    /// The cancelled order's SKUs, combined as `order.placed`'s are ([`super::per_sku`]).
+    pub fn per_sku(&self) -> Result<Vec<super::SkuTotal>, crate::domain::MoneyError> {
+        super::per_sku(self.lines.iter().map(|l| (&l.sku, l.quantity, l.unit_price)))
     }
 }
 

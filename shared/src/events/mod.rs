@@ -2,8 +2,11 @@
 //! the EventBridge `source` / `detail-type` each is published under. Serde only, no I/O.
 //!
 //! An event is small: IDs and the facts its consumers need, not whole objects. Amounts are
-//! integer minor units of `currency`. A breaking change to a payload is a new `version`,
-//! published beside the old one until every consumer has moved.
+//! integer minor units with their currency. A breaking change to a payload is a new `version`
+//! (checked by the contracts' compatibility test): consumers move first, reading the new
+//! version and the old one upcast ([`EventData::read`]); then the producer publishes the new
+//! one. Consumers keep reading the old version for as long as an outbox, a DLQ or the archive
+//! can deliver it.
 
 mod accepts;
 mod lifecycle;
@@ -14,7 +17,7 @@ mod routing;
 pub use accepts::Accepts;
 pub use lifecycle::{OrderCancelledV1, OrderDeliveredV1, OrderShippedV1, PaymentRefundedV1};
 pub use low_stock::LowStockV1;
-pub use order_placed::{OrderPlacedLine, OrderPlacedV1, SkuTotal};
+pub use order_placed::{per_sku, OrderPlacedLine, OrderPlacedV1, OrderPlacedV2, PricedLine, SkuTotal};
 pub use routing::routed_pairs;
 #[doc(hidden)]
 pub use serde_json as __serde_json;
@@ -35,6 +38,27 @@ pub trait EventData: Serialize + DeserializeOwned {
     const TYPE: &'static str;
     const VERSION: u32;
     const SOURCE: &'static str;
+    /// The versions of [`Self::TYPE`] a reader of this one accepts: its own, and any earlier
+    /// one that [`EventData::read`] upcasts.
+    const READS: &'static [u32] = &[Self::VERSION];
+
+    /// Reads `data` published as `version` of this type: its own version as is, an earlier
+    /// one upcast to this (the one place where old versions become new ones, so that every
+    /// consumer reads them alike); `None` for a version it does not read.
+    fn read(version: u32, data: serde_json::Value) -> Option<Result<Self, serde_json::Error>> {
+        (version == Self::VERSION).then(|| serde_json::from_value(data))
+    }
+}
+
+/// `(source, detail-type, version)`: an event as a function publishes it. Each publishing
+/// function declares its list beside its code (`checkout::Checkout::PUBLISHES`, ...), its
+/// contract test checks that list against what it publishes, and the AsyncAPI document names
+/// the function as the producer from it.
+pub type Published = (&'static str, &'static str, u32);
+
+/// [`Published`] of `D`.
+pub const fn published<D: EventData>() -> Published {
+    (D::SOURCE, D::TYPE, D::VERSION)
 }
 
 /// The `detail` of every event we put on the bus.
@@ -46,6 +70,8 @@ pub struct Envelope<D> {
     pub event_id: EventId,
     #[serde(rename = "type")]
     pub event_type: String,
+    /// The version published. A reader of a later version sees the earlier version's data
+    /// upcast ([`EventData::read`]) and this still saying what was on the bus.
     pub version: u32,
     pub occurred_at: DateTime<Utc>,
     /// Carried from the HTTP request that caused this, through every event and log line.
@@ -133,14 +159,28 @@ mod tests {
     use super::*;
     use crate::domain::{Currency, Money};
 
-    fn placed() -> Envelope<OrderPlacedV1> {
-        let data = OrderPlacedV1 {
-            customer_id: "c-1".into(),
-            lines: vec![OrderPlacedLine { sku: "MUG".into(), quantity: 2, unit_price: 1250 }],
-            total: 2500,
-            currency: Currency::EUR,
-        };
+    fn placed() -> Envelope<OrderPlacedV2> {
+        let lines =
+            [crate::domain::LineItem { sku: "MUG".into(), quantity: 2, unit_price: Money::new(1250, Currency::EUR) }];
+        let data = OrderPlacedV2::new("c-1".into(), &lines, Money::new(2500, Currency::EUR));
         Envelope::new(OrderId::new(), 2, "corr-1", Utc::now(), data)
+    }
+
+    /// What the checkout published before v2: the same order, as `order.placed` v1.
+    fn placed_v1(v2: &Envelope<OrderPlacedV2>) -> serde_json::Value {
+        let lines = v2.data.lines.iter().map(|l| OrderPlacedLine {
+            sku: l.sku.clone(),
+            quantity: l.quantity,
+            unit_price: l.unit_price.amount,
+        });
+        let data = OrderPlacedV1 {
+            customer_id: v2.data.customer_id.clone(),
+            lines: lines.collect(),
+            total: v2.data.total.amount,
+            currency: v2.data.total.currency,
+        };
+        let v1 = Envelope::new(v2.order_id, v2.order_version, v2.correlation_id.clone(), v2.occurred_at, data);
+        serde_json::from_str(&v1.to_outbound().detail).unwrap()
     }
 
     #[test]
@@ -150,7 +190,7 @@ mod tests {
             assert!(json.get(field).is_some(), "missing {field}");
         }
         assert_eq!(json["type"], "order.placed");
-        assert_eq!(json["version"], 1);
+        assert_eq!(json["version"], 2);
     }
 
     #[test]
@@ -163,13 +203,31 @@ mod tests {
     fn a_detail_round_trips_to_the_same_envelope() {
         let event = placed();
         let detail: serde_json::Value = serde_json::from_str(&event.to_outbound().detail).unwrap();
-        assert_eq!(Envelope::<OrderPlacedV1>::from_detail(&detail), Ok(event));
+        assert_eq!(Envelope::<OrderPlacedV2>::from_detail(&detail), Ok(event));
     }
 
     #[test]
-    fn another_version_is_refused_as_unknown() {
+    fn a_version_the_reader_does_not_read_is_refused_as_unknown() {
         let mut detail: serde_json::Value = serde_json::from_str(&placed().to_outbound().detail).unwrap();
-        detail["version"] = 2.into();
+        detail["version"] = 3.into();
+        assert_eq!(
+            Envelope::<OrderPlacedV2>::from_detail(&detail),
+            Err(EventError::Unknown { event_type: "order.placed".into(), version: 3 })
+        );
+    }
+
+    #[test]
+    fn given_a_v1_detail_when_a_v2_reader_parses_it_then_it_gets_the_upcast_data_and_the_published_version() {
+        let v2 = placed();
+        let read = Envelope::<OrderPlacedV2>::from_detail(&placed_v1(&v2)).unwrap();
+        assert_eq!(read.data, v2.data);
+        assert_eq!((read.order_id, read.order_version, read.correlation_id), (v2.order_id, 2, v2.correlation_id));
+        assert_eq!(read.version, 1, "the envelope says what was published");
+    }
+
+    #[test]
+    fn a_v1_reader_refuses_v2_as_unknown() {
+        let detail: serde_json::Value = serde_json::from_str(&placed().to_outbound().detail).unwrap();
         assert_eq!(
             Envelope::<OrderPlacedV1>::from_detail(&detail),
             Err(EventError::Unknown { event_type: "order.placed".into(), version: 2 })
@@ -180,13 +238,13 @@ mod tests {
     fn a_detail_without_an_order_version_reads_as_version_zero() {
         let mut detail: serde_json::Value = serde_json::from_str(&placed().to_outbound().detail).unwrap();
         detail.as_object_mut().unwrap().remove("orderVersion");
-        assert_eq!(Envelope::<OrderPlacedV1>::from_detail(&detail).unwrap().order_version, 0);
+        assert_eq!(Envelope::<OrderPlacedV2>::from_detail(&detail).unwrap().order_version, 0);
     }
 
     crate::event_set! {
         /// A consumer's set of events, as the consumer harness parses them.
         enum Lifecycle {
-            Placed(OrderPlacedV1),
+            Placed(OrderPlacedV2),
             Cancelled(OrderCancelledV1),
         }
     }
@@ -195,8 +253,15 @@ mod tests {
     fn a_set_accepts_each_of_its_events_and_names_them_for_the_rules() {
         let detail: serde_json::Value = serde_json::from_str(&placed().to_outbound().detail).unwrap();
         assert!(matches!(Envelope::<Lifecycle>::from_detail(&detail).unwrap().data, Lifecycle::Placed(_)));
-        let types: Vec<&str> = Lifecycle::ACCEPTED.iter().map(|(_, t, _)| *t).collect();
-        assert_eq!(types, ["order.placed", "order.cancelled"]);
+        let accepted: Vec<(&str, &[u32])> = Lifecycle::ACCEPTED.iter().map(|(_, t, v)| (*t, *v)).collect();
+        assert_eq!(accepted, [("order.placed", &[2, 1][..]), ("order.cancelled", &[1][..])]);
+    }
+
+    #[test]
+    fn a_set_reads_an_old_version_through_its_members_upcast() {
+        let v2 = placed();
+        let read = Envelope::<Lifecycle>::from_detail(&placed_v1(&v2)).unwrap();
+        assert_eq!(read.data, Lifecycle::Placed(v2.data));
     }
 
     #[test]
@@ -210,12 +275,6 @@ mod tests {
     #[test]
     fn a_detail_without_a_type_is_malformed() {
         let detail = serde_json::json!({"version": 1});
-        assert!(matches!(Envelope::<OrderPlacedV1>::from_detail(&detail), Err(EventError::Malformed(_))));
-    }
-
-    #[test]
-    fn the_total_is_in_minor_units_of_the_currency() {
-        let total = placed().data.total_money();
-        assert_eq!(total, Money::new(2500, Currency::EUR));
+        assert!(matches!(Envelope::<OrderPlacedV2>::from_detail(&detail), Err(EventError::Malformed(_))));
     }
 }

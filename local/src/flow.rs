@@ -133,6 +133,8 @@ mod tests {
             receive_count: 2,
             event_id: Some("ev-1".into()),
             order_id: Some("ord-1".into()),
+            source: Some("shop.checkout".into()),
+            detail_type: Some("order.placed".into()),
             detail: Some(json!({"type": "order.placed", "correlationId": "corr-1", "eventId": "ev-1"})),
             succeeded: false,
         };
@@ -154,6 +156,8 @@ mod tests {
             receive_count: 1,
             event_id: None,
             order_id: None,
+            source: None,
+            detail_type: None,
             detail: Some(json!({"type": 42})),
             succeeded: true,
         };

@@ -37,6 +37,9 @@ pub struct Observation {
     pub receive_count: u32,
     pub event_id: Option<String>,
     pub order_id: Option<String>,
+    /// The EventBridge event's `source` and `detail-type`, when the message carried one.
+    pub source: Option<String>,
+    pub detail_type: Option<String>,
     /// Our envelope, as the message carried it.
     pub detail: Option<Value>,
     pub succeeded: bool,
@@ -203,8 +206,9 @@ impl Poller {
 }
 
 fn observe(function: &str, message: &Message, failed: &HashSet<String>) -> Observation {
-    let detail: Option<Value> =
-        message.body().and_then(|b| serde_json::from_str::<Value>(b).ok()).and_then(|e| e.get("detail").cloned());
+    let event: Option<Value> = message.body().and_then(|b| serde_json::from_str::<Value>(b).ok());
+    let of_event = |name: &str| event.as_ref().and_then(|e| e.get(name)?.as_str()).map(str::to_owned);
+    let detail: Option<Value> = event.as_ref().and_then(|e| e.get("detail").cloned());
     let field = |name: &str| detail.as_ref().and_then(|d| d[name].as_str()).map(str::to_owned);
     let receive_count = message
         .attributes()
@@ -217,6 +221,8 @@ fn observe(function: &str, message: &Message, failed: &HashSet<String>) -> Obser
         receive_count,
         event_id: field("eventId"),
         order_id: field("orderId"),
+        source: of_event("source"),
+        detail_type: of_event("detail-type"),
         detail: detail.clone(),
         succeeded: !message.message_id().is_some_and(|id| failed.contains(id)),
     }

@@ -360,6 +360,8 @@ impl StreamPoller {
                 receive_count: u32::try_from(retries + 1).unwrap_or(u32::MAX),
                 event_id: Some(r.event_id.clone()),
                 order_id,
+                source: None,
+                detail_type: None,
                 detail: None,
                 succeeded,
             });

@@ -3,6 +3,8 @@
 //! and queues to every consumer, and the resulting state read back from the emulator.
 //! Deadlines with polling, never fixed sleeps.
 
+mod support;
+
 use local::demo::{options, CONSUMERS};
 use local::probe::{customer, eventually, As, Probe};
 use local::system::{LocalSystem, Mode};
@@ -16,27 +18,13 @@ async fn all_consumers_done(
     rx: &mut tokio::sync::broadcast::Receiver<local::poller::Observation>,
     order_id: &str,
 ) -> Vec<String> {
-    let mut done: Vec<String> = Vec::new();
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    while CONSUMERS.iter().any(|c| !done.iter().any(|d| d == c)) {
-        match tokio::time::timeout_at(deadline, rx.recv()).await {
-            Ok(Ok(obs))
-                if obs.order_id.as_deref() == Some(order_id)
-                    && obs.succeeded
-                    && CONSUMERS.contains(&obs.function.as_str()) =>
-            {
-                done.push(obs.function)
-            }
-            Ok(Ok(_)) => {}
-            _ => break,
-        }
-    }
-    done
+    support::consumers_done(rx, order_id, PATIENCE).await.0
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_shop_works_end_to_end_on_the_local_stack() {
     let system = LocalSystem::start(options(Mode::InProcess)).await.expect("the local system starts");
+    let contracts = support::watch(&system);
     let probe = Probe::new(&system);
     let mut rx = system.observations.subscribe();
 
@@ -129,6 +117,7 @@ async fn the_shop_works_end_to_end_on_the_local_stack() {
     let unknown = probe.get(&As::Nobody, "/nowhere").await.unwrap();
     assert_eq!((unknown.status, unknown.body["message"].as_str()), (404, Some("Not Found")));
 
+    assert!(contracts.check() > 0, "events were delivered and checked against their contracts");
     system.stop().await;
 }
 

@@ -3,6 +3,8 @@
 //! fed by the orders table's stream through the emulated stream event source.
 
 use aws_sdk_dynamodb::types::AttributeValue;
+mod support;
+
 use local::demo::options;
 use local::probe::{customer, eventually, As, Probe};
 use local::system::{LocalSystem, Mode};
@@ -25,6 +27,7 @@ async fn listed(probe: &Probe, customer: &str, order_id: &str, version: u64) -> 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn given_a_placed_order_when_shipped_delivered_or_cancelled_then_every_side_agrees() {
     let system = LocalSystem::start(options(Mode::InProcess)).await.expect("the local system starts");
+    let contracts = support::watch(&system);
     let probe = Probe::new(&system);
 
     // Shipped, then delivered: the history has four events and the read model follows.
@@ -71,6 +74,7 @@ async fn given_a_placed_order_when_shipped_delivered_or_cancelled_then_every_sid
     let view = listed(&probe, "cust-linus", &regret_id, 4).await.expect("the projection reaches the refund");
     assert_eq!(view["status"], "CANCELLED");
 
+    assert!(contracts.check() > 0, "events were delivered and checked against their contracts");
     system.stop().await;
 }
 
@@ -78,6 +82,7 @@ async fn given_a_placed_order_when_shipped_delivered_or_cancelled_then_every_sid
 async fn given_an_event_item_the_projector_can_never_apply_then_it_is_retried_described_on_the_failure_queue_and_passed(
 ) {
     let system = LocalSystem::start(options(Mode::InProcess)).await.expect("the local system starts");
+    let contracts = support::watch(&system);
     let probe = Probe::new(&system);
 
     // An item in the event store that is no event (written around the order store).
@@ -110,6 +115,7 @@ async fn given_an_event_item_the_projector_can_never_apply_then_it_is_retried_de
     let id = placed.body["orderId"].as_str().unwrap();
     assert!(listed(&probe, "cust-grace", id, 2).await.is_some(), "the order after the bad record is projected");
 
+    assert!(contracts.check() > 0, "events were delivered and checked against their contracts");
     system.stop().await;
 }
 

@@ -29,38 +29,37 @@ pub fn order_placed(customer: &str, lines: &[(&str, u32, i64)]) -> Envelope<Orde
 /// order, time, correlation), its data in v1's shape. What an outbox, a DLQ or the archive
 /// still delivers after the move to v2.
 pub fn as_v1(placed: &Envelope<OrderPlacedV2>) -> Envelope<OrderPlacedV1> {
-    let p = &placed.data;
-    let data = OrderPlacedV1 {
-        customer_id: p.customer_id.clone(),
-        lines: v1_lines(p),
-        total: p.total.amount,
-        currency: p.total.currency,
-    };
-    let mut v1 =
-        Envelope::new(placed.order_id, placed.order_version, &*placed.correlation_id, placed.occurred_at, data);
+    let mut v1 = Envelope::new(
+        placed.order_id,
+        placed.order_version,
+        &*placed.correlation_id,
+        placed.occurred_at,
+        v1_data(&placed.data),
+    );
     v1.event_id = placed.event_id;
     v1
 }
 
-fn v1_lines(placed: &OrderPlacedV2) -> Vec<OrderPlacedLine> {
+/// v2's data in v1's shape: bare minor units of the total's currency.
+fn v1_data(placed: &OrderPlacedV2) -> OrderPlacedV1 {
     let line = |l: &crate::events::PricedLine| OrderPlacedLine {
         sku: l.sku.clone(),
         quantity: l.quantity,
         unit_price: l.unit_price.amount,
     };
-    placed.lines.iter().map(line).collect()
+    OrderPlacedV1 {
+        customer_id: placed.customer_id.clone(),
+        lines: placed.lines.iter().map(line).collect(),
+        total: placed.total.amount,
+        currency: placed.total.currency,
+    }
 }
 
 /// The customer's cancellation of `placed` (order version 3), as the checkout announces it:
 /// the same order, lines and total, so that its consumers can undo what `order.placed` did.
 pub fn order_cancelled(placed: &Envelope<OrderPlacedV2>) -> Envelope<OrderCancelledV1> {
-    let p = &placed.data;
-    let data = OrderCancelledV1 {
-        customer_id: p.customer_id.clone(),
-        lines: v1_lines(p),
-        total: p.total.amount,
-        currency: p.total.currency,
-    };
+    let OrderPlacedV1 { customer_id, lines, total, currency } = v1_data(&placed.data);
+    let data = OrderCancelledV1 { customer_id, lines, total, currency };
     Envelope::new(placed.order_id, 3, "corr-cancel", Utc::now(), data)
 }
 

@@ -4,16 +4,22 @@
 mod common;
 
 use common::*;
+use shared::events::Outbound;
 
-#[tokio::test]
-async fn every_event_published_over_an_orders_life_validates_against_its_schema() {
+/// Everything published over orders' whole life: one placed, shipped and delivered, one placed
+/// and cancelled (and refunded).
+async fn an_orders_whole_life() -> Vec<Outbound> {
     let world = given_a_shop();
     let delivered = world.given_a_shipped_order().await;
     assert_eq!(world.deliver(delivered, "deliver-1").await.status, 200);
     let cancelled = world.given_a_placed_order().await;
     assert_eq!(world.cancel(cancelled, "cancel-1").await.status, 200);
+    world.bus.published()
+}
 
-    let published = world.bus.published();
+#[tokio::test]
+async fn every_event_published_over_an_orders_life_validates_against_its_schema() {
+    let published = an_orders_whole_life().await;
     let mut failures = Vec::new();
     for event in &published {
         let detail: serde_json::Value = serde_json::from_str(&event.detail).unwrap();
@@ -30,15 +36,8 @@ async fn every_event_published_over_an_orders_life_validates_against_its_schema(
 async fn what_an_orders_life_publishes_is_exactly_what_the_two_functions_declare() {
     use checkout::{Checkout, Fulfilment};
     use std::collections::BTreeSet;
-    let world = given_a_shop();
-    let delivered = world.given_a_shipped_order().await;
-    assert_eq!(world.deliver(delivered, "deliver-1").await.status, 200);
-    let cancelled = world.given_a_placed_order().await;
-    assert_eq!(world.cancel(cancelled, "cancel-1").await.status, 200);
-
-    let published: BTreeSet<(String, String, u64)> = world
-        .bus
-        .published()
+    let published: BTreeSet<(String, String, u64)> = an_orders_whole_life()
+        .await
         .iter()
         .map(|e| {
             let detail: serde_json::Value = serde_json::from_str(&e.detail).unwrap();

@@ -8,13 +8,16 @@
 //! - `superseded-skipped`: the order's cancellation arrived first and voids this event
 //!   ([`crate::out_of_order`]);
 //! - `dead-lettered`: retrying cannot help: a poison message (not an event this consumer
-//!   knows: unparseable, unknown type or version) or a failure of kind `permanent`. It is sent
+//!   knows: unparseable, an unknown type, a version older than any it reads) or a failure of
+//!   kind `permanent`. It is sent
 //!   at once to the consumer's dead-letter queue (its body and message attributes intact, plus
 //!   `ErrorKind` and `ErrorReason` attributes) and reported handled, so SQS deletes it from the
 //!   source queue instead of spending its receives;
 //! - `failed`: a fault retrying may cure; the message returns after the visibility timeout, and
 //!   after `maxReceiveCount` receives SQS moves it to the consumer's dead-letter queue; logged
-//!   with its `error_kind` (`transient`, `conflict`, `rejected`). A message that should have
+//!   with its `error_kind` (`transient`, `conflict`, `rejected`). An event in a version newer
+//!   than the consumer reads is `failed` (`transient`), not poison: its producer was deployed
+//!   before the consumer that reads it, which a retry may find in place. A message that should have
 //!   been dead-lettered but whose send to the DLQ failed is `failed` too (`error_kind =
 //!   "permanent"`): it reaches the DLQ the slow way, never lost.
 //!
@@ -105,6 +108,7 @@ pub trait Consumer: Send + Sync {
     async fn handle(&self, event: &Envelope<Self::Event>, delivery: &Delivery) -> Result<Outcome, ConsumerError>;
 }
 
+/// Why a message is not an event the consumer can read.
 #[derive(Debug, thiserror::Error)]
 enum Poison {
     #[error("message has no body")]
@@ -113,6 +117,15 @@ enum Poison {
     NotEventBridge(serde_json::Error),
     #[error(transparent)]
     Event(#[from] crate::events::EventError),
+}
+
+impl Kind for Poison {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            Poison::Event(crate::events::EventError::Newer { .. }) => ErrorKind::Transient,
+            _ => ErrorKind::Permanent,
+        }
+    }
 }
 
 fn parse<D: Accepts>(record: &SqsMessage) -> Result<Envelope<D>, Poison> {
@@ -138,6 +151,20 @@ pub async fn handle_batch<C: Consumer>(
         let receive_count = record.attributes.get("ApproximateReceiveCount").and_then(|c| c.parse().ok()).unwrap_or(1);
         let event = match parse::<C::Event>(record) {
             Ok(event) => event,
+            Err(unreadable) if unreadable.kind() == ErrorKind::Transient => {
+                counted.failed(ErrorKind::Transient);
+                tracing::warn!(
+                    consumer = C::NAME,
+                    message_id,
+                    receive_count,
+                    outcome = "failed",
+                    error_kind = "transient",
+                    error = %unreadable,
+                    "event not readable yet; it will be retried"
+                );
+                response.add_failure(message_id);
+                continue;
+            }
             Err(poison) => {
                 counted.poison();
                 let span = tracing::error_span!("poison", consumer = C::NAME, message_id, receive_count);
@@ -451,12 +478,23 @@ mod tests {
         let consumer = Counting::default();
         let mut unknown: serde_json::Value = serde_json::from_str(&body("x")).unwrap();
         unknown["detail"]["type"] = "order.exploded".into();
-        let mut future_version: serde_json::Value = serde_json::from_str(&body("y")).unwrap();
-        future_version["detail"]["version"] = 9.into();
-        let bodies = [body("a"), "not json".to_owned(), unknown.to_string(), future_version.to_string(), body("b")];
+        let mut too_old: serde_json::Value = serde_json::from_str(&body("y")).unwrap();
+        too_old["detail"]["version"] = 0.into();
+        let bodies = [body("a"), "not json".to_owned(), unknown.to_string(), too_old.to_string(), body("b")];
         assert!(deliver(&consumer, &bodies).await.is_empty(), "poison is dead-lettered, not retried");
         assert_eq!(consumer.dead_letters.message_ids(), vec!["m1", "m2", "m3"]);
         assert_eq!(consumer.effects.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn given_a_version_newer_than_the_consumer_reads_then_it_is_retried_not_dead_lettered() {
+        let consumer = Counting::default();
+        let mut newer: serde_json::Value = serde_json::from_str(&body("x")).unwrap();
+        newer["detail"]["version"] = 3.into();
+        let failed = deliver(&consumer, &[body("a"), newer.to_string()]).await;
+        assert_eq!(failed, vec!["m1"], "back to the queue: the consumer that reads it may be deploying");
+        assert!(consumer.dead_letters.message_ids().is_empty());
+        assert_eq!(consumer.effects.load(Ordering::SeqCst), 1);
     }
 
     /// A consumer whose store answers with `script`'s errors, one per call, then succeeds.

@@ -121,7 +121,13 @@ impl<D: Accepts> Envelope<D> {
         let malformed = |e: serde_json::Error| EventError::Malformed(e.to_string());
         let raw = Envelope::<serde_json::Value>::deserialize(detail).map_err(malformed)?;
         let Some(data) = D::accept(&raw.event_type, raw.version, raw.data) else {
-            return Err(EventError::Unknown { event_type: raw.event_type, version: raw.version });
+            let reads = D::ACCEPTED.iter().filter(|(_, t, _)| *t == raw.event_type).flat_map(|(_, _, v)| v.iter());
+            return Err(match reads.max() {
+                Some(&newest) if raw.version > newest => {
+                    EventError::Newer { event_type: raw.event_type, version: raw.version, newest }
+                }
+                _ => EventError::Unknown { event_type: raw.event_type, version: raw.version },
+            });
         };
         Ok(Envelope {
             event_id: raw.event_id,
@@ -150,6 +156,11 @@ pub struct Outbound {
 pub enum EventError {
     #[error("not an event we know: type {event_type:?} version {version}")]
     Unknown { event_type: String, version: u32 },
+    /// A type the reader knows, in a version later than any it reads: its producer was
+    /// deployed first, and the reader's new version may be on its way (one stack's update
+    /// does not order its functions). Worth retrying, unlike an event the reader never reads.
+    #[error("type {event_type:?} version {version} is newer than this reader's v{newest}")]
+    Newer { event_type: String, version: u32, newest: u32 },
     #[error("malformed event: {0}")]
     Malformed(String),
 }
@@ -207,12 +218,22 @@ mod tests {
     }
 
     #[test]
-    fn a_version_the_reader_does_not_read_is_refused_as_unknown() {
+    fn a_version_newer_than_the_reader_reads_is_refused_as_newer() {
         let mut detail: serde_json::Value = serde_json::from_str(&placed().to_outbound().detail).unwrap();
         detail["version"] = 3.into();
         assert_eq!(
             Envelope::<OrderPlacedV2>::from_detail(&detail),
-            Err(EventError::Unknown { event_type: "order.placed".into(), version: 3 })
+            Err(EventError::Newer { event_type: "order.placed".into(), version: 3, newest: 2 })
+        );
+    }
+
+    #[test]
+    fn a_version_older_than_any_the_reader_reads_is_unknown() {
+        let mut detail: serde_json::Value = serde_json::from_str(&placed().to_outbound().detail).unwrap();
+        detail["version"] = 0.into();
+        assert_eq!(
+            Envelope::<OrderPlacedV2>::from_detail(&detail),
+            Err(EventError::Unknown { event_type: "order.placed".into(), version: 0 })
         );
     }
 
@@ -226,11 +247,11 @@ mod tests {
     }
 
     #[test]
-    fn a_v1_reader_refuses_v2_as_unknown() {
+    fn a_v1_reader_refuses_v2_as_newer() {
         let detail: serde_json::Value = serde_json::from_str(&placed().to_outbound().detail).unwrap();
         assert_eq!(
             Envelope::<OrderPlacedV1>::from_detail(&detail),
-            Err(EventError::Unknown { event_type: "order.placed".into(), version: 2 })
+            Err(EventError::Newer { event_type: "order.placed".into(), version: 2, newest: 1 })
         );
     }
 

@@ -7,6 +7,7 @@
 use crate::poller::Observation;
 use crate::probe::{customer, eventually, Answer, As, Probe, ProbeError, STAFF_MEMBER};
 use crate::system::{LocalSystem, Mode, Options};
+use shared::events::{Envelope, OrderPlacedV2};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 use tokio::sync::broadcast;
@@ -205,6 +206,23 @@ async fn run(system: &LocalSystem) -> Result<(), ProbeError> {
             probe.loyalty_points("cust-ada").await?,
             emails,
             probe.emails_sent().await?
+        ));
+
+        // The same event as the checkout published it before order.placed v2: what an outbox
+        // entry, a DLQ redrive or an archive replay from before an upgrade still delivers.
+        println!("   ... and again as order.placed v1, the shape published before v2 (amounts without their currency)");
+        let v2 = Envelope::<OrderPlacedV2>::from_detail(&detail)?;
+        let v1 = serde_json::to_value(shared::testing::as_v1(&v2))?;
+        probe.put_on_bus("shop.checkout", "order.placed", &v1).await?;
+        timeline.say(format!(
+            "PutEvents order.placed v1 eventId {}, total {}",
+            v1["eventId"].as_str().unwrap_or("?"),
+            v1["data"]["total"]
+        ));
+        follow(&timeline, &mut rx, &order_id, Duration::from_secs(30)).await;
+        timeline.say(format!(
+            "    read as v2 through the one upcast, and skipped as the same event: loyalty points of cust-ada {}",
+            probe.loyalty_points("cust-ada").await?
         ));
     }
 

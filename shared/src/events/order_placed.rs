@@ -34,8 +34,8 @@ impl EventData for OrderPlacedV1 {
 /// `order.placed` v2: v1 with every amount self-describing. v1 gave bare minor units read
 /// against one order-level `currency`, so a consumer that took a line's `unitPrice` alone had a
 /// number without its unit; v2 writes each amount as `{"amount": <minor units>, "currency"}`,
-/// the shape money has everywhere else in the API. Retyping `total` and `unitPrice` and
-/// dropping `currency` would break v1's readers, hence a new version.
+/// the domain's `Money`. Retyping `total` and `unitPrice` and dropping `currency` would break
+/// v1's readers, hence a new version.
 ///
 /// Consumers read v1 as well, upcast by `From<OrderPlacedV1>` (in [`EventData::read`], the one
 /// place): the outbox, the dead-letter queues and the archive still hold v1 events published

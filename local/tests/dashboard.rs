@@ -8,6 +8,8 @@
 //! without it the screenshot goes to target/, so a test run leaves the tree as it was.
 //! Deadlines with polling, never fixed sleeps.
 
+mod support;
+
 use aws_sdk_dynamodb::types::AttributeValue;
 use fantoccini::{Client, ClientBuilder, Locator};
 use local::demo::options;
@@ -228,6 +230,7 @@ async fn scenario(page: Client, system_api: String, probe: Probe, customers_tabl
 async fn given_the_local_system_then_the_dashboard_shows_orders_flowing_and_redrives_a_dead_letter_queue() {
     let system = LocalSystem::start(options(Mode::InProcess)).await.expect("the local system starts");
     assert_eq!(system.outputs()["LocalDashboardUrl"], system.dashboard_url, "the URL is among the outputs");
+    let contracts = support::watch(&system);
     let probe = Probe::new(&system);
     let customers = probe.output("CustomersTableName").to_owned();
     let driver = ChromeDriver::start().await;
@@ -241,8 +244,11 @@ async fn given_the_local_system_then_the_dashboard_shows_orders_flowing_and_redr
     let _ = page.close().await;
     driver.stop().await;
     let _ = std::fs::remove_dir_all(&profile);
-    system.stop().await;
     if let Err(error) = outcome {
+        system.stop().await;
         std::panic::resume_unwind(error.into_panic());
     }
+    // Redriven messages included: every delivery is an instance of its contract.
+    assert!(contracts.check() > 0, "events were delivered and checked against their contracts");
+    system.stop().await;
 }

@@ -381,6 +381,13 @@ async fn given_a_cancel_that_crashed_before_its_refund_when_the_sweeper_runs_the
     assert_eq!(refunded.correlation_id, "corr-cancel", "under the cancel request that started the refund");
     assert_eq!(w.sweep(&Faults::new()).await.unwrap(), sweeper::SweepReport::default(), "and it is no longer open");
     assert!(w.check(&[ran]).await.is_empty());
+    // What the sweeper published is an instance of its contract, and one it declares.
+    let published = w.bus.published();
+    let refund = published.iter().find(|e| e.detail_type == "payment.refunded").expect("the refund is announced");
+    let detail: Value = serde_json::from_str(&refund.detail).unwrap();
+    contracts::validate_event(&refund.source, &refund.detail_type, &detail).unwrap();
+    let key = (refund.source.as_str(), refund.detail_type.as_str(), detail["version"].as_u64().unwrap());
+    assert!(sweeper::Sweeper::PUBLISHES.iter().any(|(s, t, v)| (*s, *t, u64::from(*v)) == key), "{key:?}");
 }
 
 #[tokio::test]

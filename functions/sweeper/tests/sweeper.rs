@@ -267,6 +267,7 @@ async fn given_an_order_charged_but_interrupted_when_the_sweeper_places_it_then_
     assert_eq!(published.len(), 1);
     assert_eq!((published[0].source.as_str(), published[0].detail_type.as_str()), ("shop.checkout", "order.placed"));
     let detail: Value = serde_json::from_str(&published[0].detail).unwrap();
+    contracts::validate_event(&published[0].source, &published[0].detail_type, &detail).unwrap();
     let version = detail["version"].as_u64().unwrap();
     assert!(
         Sweeper::PUBLISHES

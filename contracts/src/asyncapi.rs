@@ -102,8 +102,8 @@ fn read_template<T: serde::de::DeserializeOwned>(script: &str, what: &str) -> T 
 
 /// The functions that send an event type, each with the versions it sends and how: its
 /// producers (by their `PUBLISHES`), then the outbox relay.
-fn senders<'a>(versions: &[&'a Contract]) -> Vec<(&'static str, Vec<&'a Contract>, String)> {
-    let mut senders: Vec<(&'static str, Vec<&'a Contract>, String)> = producers()
+fn senders<'a>(versions: &[&'a Contract]) -> Vec<(&'static str, Vec<&'a Contract>, &'static str)> {
+    let mut senders: Vec<(&'static str, Vec<&'a Contract>, &'static str)> = producers()
         .iter()
         .map(|p| {
             let sent: Vec<&Contract> = versions.iter().copied().filter(|c| publishes(p, c)).collect();
@@ -111,7 +111,7 @@ fn senders<'a>(versions: &[&'a Contract]) -> Vec<(&'static str, Vec<&'a Contract
                 true => "Put on the bus as the change commits (with an outbox entry in the same transaction).",
                 false => "Put on the bus directly.",
             };
-            (p.function, sent, how.to_owned())
+            (p.function, sent, how)
         })
         .filter(|(_, sent, _)| !sent.is_empty())
         .collect();
@@ -119,13 +119,19 @@ fn senders<'a>(versions: &[&'a Contract]) -> Vec<(&'static str, Vec<&'a Contract
     if !relayed.is_empty() {
         let how = "Re-sends what its producers could not: outbox entries older than the grace period, in the \
                    version they were written in (an earlier one, for entries written before an upgrade).";
-        senders.push((RELAY, relayed, how.to_owned()));
+        senders.push((RELAY, relayed, how));
     }
     senders
 }
 
 fn message_key(c: &Contract) -> String {
     format!("{}.v{}", c.detail_type, c.version)
+}
+
+/// References to `versions`' messages in their channel, as an operation lists them.
+fn channel_messages(versions: &[&Contract]) -> Vec<Value> {
+    let reference = |c: &&Contract| format!("#/channels/{}/messages/{}", c.detail_type, message_key(c));
+    versions.iter().map(|c| json!({ "$ref": reference(c) })).collect()
 }
 
 /// The document, from the catalogue and `rules`.
@@ -174,10 +180,7 @@ pub fn document(rules: &[Rule]) -> Value {
             .iter()
             .map(|c| (message_key(c), json!({ "$ref": format!("#/components/messages/{}", message_key(c)) })))
             .collect();
-        let channel_messages: Vec<Value> = versions
-            .iter()
-            .map(|c| json!({ "$ref": format!("#/channels/{detail_type}/messages/{}", message_key(c)) }))
-            .collect();
+        let every_version = channel_messages(&versions);
         channels.insert(
             (*detail_type).to_owned(),
             json!({
@@ -191,10 +194,6 @@ pub fn document(rules: &[Rule]) -> Value {
             }),
         );
         for (function, sent, how) in senders(&versions) {
-            let sent: Vec<Value> = sent
-                .iter()
-                .map(|c| json!({ "$ref": format!("#/channels/{detail_type}/messages/{}", message_key(c)) }))
-                .collect();
             operations.insert(
                 format!("{function}.send.{detail_type}"),
                 json!({
@@ -202,7 +201,7 @@ pub fn document(rules: &[Rule]) -> Value {
                     "title": format!("{function} publishes {detail_type}"),
                     "description": how,
                     "channel": { "$ref": format!("#/channels/{detail_type}") },
-                    "messages": sent
+                    "messages": channel_messages(&sent)
                 }),
             );
         }
@@ -218,7 +217,7 @@ pub fn document(rules: &[Rule]) -> Value {
                         rule.name, rule.description, rule.queues.join(", "), rule.functions.join(", ")
                     ),
                     "channel": { "$ref": format!("#/channels/{detail_type}") },
-                    "messages": channel_messages,
+                    "messages": every_version,
                     "x-eventbridge-rule": { "name": rule.name, "eventPattern": rule.pattern }
                 }),
             );

@@ -16,7 +16,7 @@ use schemars::JsonSchema;
 use serde_json::{json, Value};
 use shared::events::{
     Envelope, EventData, LowStockV1, OrderCancelledV1, OrderDeliveredV1, OrderPlacedV1, OrderPlacedV2, OrderShippedV1,
-    PaymentRefundedV1,
+    Outbound, PaymentRefundedV1, Published,
 };
 use std::path::PathBuf;
 
@@ -112,6 +112,24 @@ pub fn validate_event(source: &str, detail_type: &str, detail: &Value) -> Result
     let contract = contract(source, detail_type, version)
         .ok_or_else(|| format!("({source}, {detail_type}, v{version}) is not in the catalogue"))?;
     contract.validate(detail).map_err(|errors| format!("{detail_type} v{version}: {}", errors.join("; ")))
+}
+
+/// Checks an event a function put on the bus: an instance of its contract, and one of the
+/// events the function declares it publishes (`declared`, its `PUBLISHES`, from which the
+/// AsyncAPI document names the producers).
+pub fn check_published(declared: &[Published], event: &Outbound) -> Result<(), String> {
+    let detail: Value = serde_json::from_str(&event.detail)
+        .map_err(|e| format!("{}: a detail that is not JSON: {e}", event.detail_type))?;
+    validate_event(&event.source, &event.detail_type, &detail)?;
+    let key = (event.source.as_str(), event.detail_type.as_str(), detail["version"].as_u64());
+    match declared.iter().any(|&(source, detail_type, version)| (source, detail_type, Some(u64::from(version))) == key)
+    {
+        true => Ok(()),
+        false => Err(format!(
+            "({}, {}, v{}) is not among the events the function declares it publishes: {declared:?}",
+            event.source, event.detail_type, detail["version"]
+        )),
+    }
 }
 
 /// `schemas/` at the workspace root: `asyncapi.json` and one schema per event in `events/`.

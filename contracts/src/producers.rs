@@ -36,9 +36,7 @@ pub fn producers() -> [Producer; 4] {
 
 /// Whether `producer` publishes `contract`'s type and version.
 pub fn publishes(producer: &Producer, contract: &Contract) -> bool {
-    producer.publishes.iter().any(|&(source, detail_type, version)| {
-        (source, detail_type, version) == (contract.source, contract.detail_type, contract.version)
-    })
+    producer.publishes.contains(&(contract.source, contract.detail_type, contract.version))
 }
 
 /// Whether the relay may send `contract`: any version, current or earlier, of a type that a

@@ -60,3 +60,13 @@ fn every_contract_is_published_or_read_by_someone() {
         );
     }
 }
+
+#[test]
+fn a_published_event_passes_only_against_a_list_that_declares_it() {
+    let placed = shared::testing::order_placed("cust-ada", &[("MUG", 1, 1250)]).to_outbound();
+    assert_eq!(contracts::check_published(checkout::Checkout::PUBLISHES, &placed), Ok(()));
+    let refused = contracts::check_published(inventory::PUBLISHES, &placed).unwrap_err();
+    assert!(refused.contains("not among the events the function declares"), "{refused}");
+    let v1 = shared::testing::as_v1(&shared::testing::order_placed("cust-ada", &[("MUG", 1, 1250)]));
+    assert!(contracts::check_published(checkout::Checkout::PUBLISHES, &v1.to_outbound()).is_err(), "v1 is superseded");
+}

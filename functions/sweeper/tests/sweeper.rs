@@ -266,15 +266,8 @@ async fn given_an_order_charged_but_interrupted_when_the_sweeper_places_it_then_
     let published = w.bus.published();
     assert_eq!(published.len(), 1);
     assert_eq!((published[0].source.as_str(), published[0].detail_type.as_str()), ("shop.checkout", "order.placed"));
+    contracts::check_published(Sweeper::PUBLISHES, &published[0]).unwrap();
     let detail: Value = serde_json::from_str(&published[0].detail).unwrap();
-    contracts::validate_event(&published[0].source, &published[0].detail_type, &detail).unwrap();
-    let version = detail["version"].as_u64().unwrap();
-    assert!(
-        Sweeper::PUBLISHES
-            .iter()
-            .any(|(s, t, v)| (*s, *t, u64::from(*v)) == ("shop.checkout", "order.placed", version)),
-        "order.placed v{version} is not in what the sweeper declares it publishes"
-    );
     assert_eq!(detail["orderId"], id.to_string());
     assert_eq!(detail["correlationId"], "corr-1", "under the customer's correlation ID, not the sweeper's");
     assert_eq!(w.shop.outbox_len(), 0);
